@@ -1,0 +1,15 @@
+"""relaxss-fairseq: Differentiable Scheduled Sampling for Credit Assignment
+(Goyal, Dyer & Berg-Kirkpatrick, ACL 2017) as a fairseq ``--user-dir`` plugin.
+
+Importing the package registers, with fairseq:
+
+- the criterion ``relaxed_scheduled_sampling``;
+- the model ``lstm_relaxed`` and its architecture presets;
+
+and allow-lists the globals of fairseq checkpoints for ``torch.load`` with
+``weights_only=True`` (torch >= 2.6), so ``fairseq-generate`` can load them.
+"""
+from . import checkpoint_safety  # noqa: F401  (first: before any checkpoint is read)
+from . import criterions, models  # noqa: F401
+
+__version__ = "0.1.0"

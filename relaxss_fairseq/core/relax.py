@@ -1,0 +1,141 @@
+"""How the previous step's scores become the next decoder input (paper §2-§3).
+
+Every function takes the previous step's output scores ``s_{i-1}`` (``B x V``,
+unnormalised) and the decoder's input embedding matrix ``E`` (``V x D``) and
+returns the embedding fed to step ``i`` (``B x D``).  Scores are promoted to
+float32 before any exponentiation, so fp16 scores and a peaked softmax with
+``alpha`` up to 1e6 stay finite.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+ROLLIN_MODES = (
+    "teacher_forcing",
+    "hard_greedy",
+    "hard_sample",
+    "soft_greedy",
+    "soft_sample",
+)
+SOFT_MODES = ("soft_greedy", "soft_sample")
+
+
+@dataclass(frozen=True)
+class Rollin:
+    """What the criterion hands the model for one training forward.
+
+    mode:      how a model-fed position is embedded (one of ``ROLLIN_MODES``).
+    tf_prob:   probability that a position is fed the gold previous token.
+    alpha:     inverse temperature of the peaked softmax (soft modes).
+    generator: source of the coin flips and Gumbel noise (None: global RNG).
+    """
+
+    mode: str
+    tf_prob: float = 1.0
+    alpha: float = 1.0
+    generator: Optional[torch.Generator] = None
+
+    def __post_init__(self):
+        if self.mode not in ROLLIN_MODES:
+            raise ValueError(
+                f"unknown roll-in mode {self.mode!r}; expected one of {ROLLIN_MODES}"
+            )
+        if not 0.0 <= self.tf_prob <= 1.0:
+            raise ValueError(f"tf_prob must lie in [0, 1], got {self.tf_prob}")
+        if not self.alpha > 0:
+            raise ValueError(f"alpha must be > 0, got {self.alpha}")
+
+    @property
+    def feeds_model(self) -> bool:
+        """True when some positions may be fed the model's own prediction."""
+        return self.mode != "teacher_forcing" and self.tf_prob < 1.0
+
+
+def draw_model_feed(
+    batch_size: int,
+    length: int,
+    tf_prob: float,
+    generator: Optional[torch.Generator] = None,
+    device=None,
+) -> Tensor:
+    """Coin flips of scheduled sampling: ``True`` where position ``i`` of a
+    sentence is fed the model's step ``i-1`` prediction instead of the gold
+    token (probability ``1 - tf_prob``).  Position 0 (the BOS input) has no
+    previous prediction and is always gold."""
+    flips = torch.rand(batch_size, length, generator=generator, device=device)
+    feed = flips >= tf_prob
+    feed[:, 0] = False
+    return feed
+
+
+def gumbel_from_uniform(u: Tensor) -> Tensor:
+    """``G = -log(-log U)`` (§3.2), with ``U`` clamped into the open interval
+    so that ``U = 0`` or ``U = 1`` give large but finite noise."""
+    finfo = torch.finfo(torch.float32)
+    u = u.float().clamp(min=finfo.tiny, max=1.0 - finfo.eps)
+    return -torch.log(-torch.log(u))
+
+
+def gumbel_noise(like: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
+    """Standard Gumbel noise (float32) of the shape and device of ``like``."""
+    u = torch.rand(like.shape, generator=generator, device=like.device)
+    return gumbel_from_uniform(u)
+
+
+def mix_embeddings(weights: Tensor, embedding_weight: Tensor) -> Tensor:
+    """``sum_y w(y) e(y)``: one ``B x V @ V x D`` product."""
+    return weights.to(embedding_weight.dtype) @ embedding_weight
+
+
+def soft_argmax_embedding(scores: Tensor, embedding_weight: Tensor, alpha: float) -> Tensor:
+    """Soft argmax (§3.1): ``ē = sum_y e(y) softmax(alpha * s)(y)``.
+
+    Tends to the argmax embedding as ``alpha -> inf``; differentiable in ``s``."""
+    weights = torch.softmax(scores.float() * alpha, dim=-1)
+    return mix_embeddings(weights, embedding_weight)
+
+
+def gumbel_soft_embedding(
+    scores: Tensor,
+    embedding_weight: Tensor,
+    alpha: float,
+    generator: Optional[torch.Generator] = None,
+) -> Tensor:
+    """Soft reparametrised sample (§3.2):
+    ``ẽ = sum_y e(y) softmax(alpha * (s + G))(y)``, ``G = -log(-log U)``."""
+    perturbed = scores.float() + gumbel_noise(scores, generator)
+    weights = torch.softmax(perturbed * alpha, dim=-1)
+    return mix_embeddings(weights, embedding_weight)
+
+
+def hard_greedy_embedding(scores: Tensor, embedding_weight: Tensor) -> Tensor:
+    """Scheduled sampling's greedy input (Bengio et al., 2015; §3.1):
+    ``ê = e(argmax_y s(y))``.  No gradient reaches ``s`` through the choice."""
+    return F.embedding(scores.detach().argmax(dim=-1), embedding_weight)
+
+
+def hard_sample_embedding(
+    scores: Tensor,
+    embedding_weight: Tensor,
+    generator: Optional[torch.Generator] = None,
+) -> Tensor:
+    """Scheduled sampling's sampled input: ``e(y)``, ``y ~ softmax(s)``, drawn
+    by the Gumbel-max trick ``y = argmax(s + G)``.  No gradient reaches ``s``."""
+    perturbed = scores.detach().float() + gumbel_noise(scores, generator)
+    return F.embedding(perturbed.argmax(dim=-1), embedding_weight)
+
+
+def relaxed_input_embedding(scores: Tensor, embedding_weight: Tensor, rollin: Rollin) -> Tensor:
+    """The embedding of the model's own previous prediction under ``rollin.mode``."""
+    if rollin.mode == "soft_greedy":
+        return soft_argmax_embedding(scores, embedding_weight, rollin.alpha)
+    if rollin.mode == "soft_sample":
+        return gumbel_soft_embedding(scores, embedding_weight, rollin.alpha, rollin.generator)
+    if rollin.mode == "hard_greedy":
+        return hard_greedy_embedding(scores, embedding_weight)
+    if rollin.mode == "hard_sample":
+        return hard_sample_embedding(scores, embedding_weight, rollin.generator)
+    raise ValueError(f"roll-in mode {rollin.mode!r} never feeds the model's predictions")

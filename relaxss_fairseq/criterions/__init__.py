@@ -1,0 +1,1 @@
+from . import relaxed_scheduled_sampling  # noqa: F401

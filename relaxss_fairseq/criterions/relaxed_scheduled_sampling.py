@@ -1,0 +1,288 @@
+"""``relaxed_scheduled_sampling``: the paper's training objective.
+
+The criterion owns *when*: from the current epoch and update count it computes
+the gold-token probability (``tf_prob``) and the peaked-softmax inverse
+temperature (``alpha``), hands them to the model as a
+:class:`~relaxss_fairseq.core.Rollin`, and takes the usual (optionally
+label-smoothed) cross-entropy of the scores the model produced under that
+roll-in: ``-sum_i log p(y*_i | h_i(e_{i-1}, h_{i-1}))`` where ``e_{i-1}`` is the
+gold embedding or the model's relaxed previous prediction (paper §2, §3.3).
+"""
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+
+from fairseq import utils
+from fairseq.criterions import register_criterion
+from fairseq.criterions.label_smoothed_cross_entropy import (
+    LabelSmoothedCrossEntropyCriterion,
+    LabelSmoothedCrossEntropyCriterionConfig,
+)
+from fairseq.dataclass import ChoiceEnum
+from fairseq.distributed import utils as distributed_utils
+from fairseq.logging import metrics
+from omegaconf import II
+
+from ..core import (
+    ROLLIN_MODES,
+    SCHEDULE_UNITS,
+    TEACHER_FORCING_SCHEDULES,
+    Rollin,
+    alpha_at,
+    schedule_time,
+    teacher_forcing_prob,
+)
+
+# Odd 64-bit constant (golden ratio) that spreads ranks apart in seed space.
+_RANK_SEED_STRIDE = 0x9E3779B97F4A7C15
+
+
+@dataclass
+class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
+    rollin: ChoiceEnum(ROLLIN_MODES) = field(
+        default="soft_greedy",
+        metadata={
+            "help": "what a position not fed the gold token receives: the model's "
+            "previous prediction as a hard argmax (hard_greedy) or sample "
+            "(hard_sample) -- Bengio et al. (2015) -- or its relaxation, the "
+            "soft argmax (soft_greedy, paper 3.1) or Gumbel-soft sample "
+            "(soft_sample, paper 3.2); teacher_forcing always feeds gold"
+        },
+    )
+    teacher_forcing_schedule: ChoiceEnum(TEACHER_FORCING_SCHEDULES) = field(
+        default="inverse_sigmoid",
+        metadata={
+            "help": "how the gold-token probability decays with time t: "
+            "inverse_sigmoid k/(k+exp(t/k)) (the paper's), linear start-slope*t, "
+            "exponential start*rate^t, constant start, always 0 (never gold)"
+        },
+    )
+    teacher_forcing_k: float = field(
+        default=10.0,
+        metadata={"help": "decay strength k of the inverse_sigmoid schedule (> 0); "
+                  "larger k decays more gently (paper Table 2: 100, 10, 1)"},
+    )
+    teacher_forcing_start: float = field(
+        default=1.0,
+        metadata={"help": "gold probability at t=0 for the linear and exponential "
+                  "schedules, and the value of the constant schedule"},
+    )
+    teacher_forcing_slope: float = field(
+        default=0.1,
+        metadata={"help": "decrease of the gold probability per unit of t (linear)"},
+    )
+    teacher_forcing_rate: float = field(
+        default=0.9,
+        metadata={"help": "factor applied per unit of t (exponential), in (0, 1]"},
+    )
+    teacher_forcing_min: float = field(
+        default=0.0,
+        metadata={"help": "floor of the gold probability (Bengio et al.'s epsilon)"},
+    )
+    schedule_unit: ChoiceEnum(SCHEDULE_UNITS) = field(
+        default="epoch",
+        metadata={"help": "time t of the schedules and of alpha annealing: completed "
+                  "epochs (the paper) or completed updates"},
+    )
+    alpha: float = field(
+        default=10.0,
+        metadata={"help": "inverse temperature of the peaked softmax softmax(alpha*s) "
+                  "at t=0 (> 0); alpha -> inf recovers the hard argmax"},
+    )
+    alpha_anneal_rate: float = field(
+        default=1.0,
+        metadata={"help": "alpha_t = alpha * rate^t; 1.0 keeps alpha fixed"},
+    )
+    alpha_max: Optional[float] = field(
+        default=None,
+        metadata={"help": "upper bound on the annealed alpha"},
+    )
+    gold_warmup_epochs: int = field(
+        default=1,
+        metadata={"help": "first epochs trained on gold inputs only (the paper: 1)"},
+    )
+    seed: int = II("common.seed")
+
+
+def check_config(cfg: RelaxedScheduledSamplingConfig) -> None:
+    """Refuse settings the schedules cannot honour, naming the option."""
+
+    def require(ok: bool, message: str):
+        if not ok:
+            raise ValueError(f"relaxed_scheduled_sampling: {message}")
+
+    require(cfg.rollin in ROLLIN_MODES,
+            f"--rollin must be one of {', '.join(ROLLIN_MODES)}, got {cfg.rollin!r}")
+    require(cfg.teacher_forcing_schedule in TEACHER_FORCING_SCHEDULES,
+            f"--teacher-forcing-schedule must be one of {', '.join(TEACHER_FORCING_SCHEDULES)}, "
+            f"got {cfg.teacher_forcing_schedule!r}")
+    require(cfg.schedule_unit in SCHEDULE_UNITS,
+            f"--schedule-unit must be one of {', '.join(SCHEDULE_UNITS)}, got {cfg.schedule_unit!r}")
+    require(cfg.alpha > 0, f"--alpha must be > 0, got {cfg.alpha}")
+    require(cfg.alpha_anneal_rate > 0,
+            f"--alpha-anneal-rate must be > 0, got {cfg.alpha_anneal_rate}")
+    require(cfg.alpha_max is None or cfg.alpha_max > 0,
+            f"--alpha-max must be > 0, got {cfg.alpha_max}")
+    if cfg.teacher_forcing_schedule == "inverse_sigmoid":
+        require(cfg.teacher_forcing_k > 0,
+                f"--teacher-forcing-k must be > 0 for the inverse_sigmoid schedule, "
+                f"got {cfg.teacher_forcing_k}")
+    for option, value in (("--teacher-forcing-start", cfg.teacher_forcing_start),
+                          ("--teacher-forcing-min", cfg.teacher_forcing_min)):
+        require(0.0 <= value <= 1.0, f"{option} is a probability in [0, 1], got {value}")
+    require(0.0 < cfg.teacher_forcing_rate <= 1.0,
+            f"--teacher-forcing-rate must lie in (0, 1], got {cfg.teacher_forcing_rate}")
+    require(cfg.teacher_forcing_slope >= 0,
+            f"--teacher-forcing-slope must be >= 0, got {cfg.teacher_forcing_slope}")
+    require(cfg.gold_warmup_epochs >= 0,
+            f"--gold-warmup-epochs must be >= 0, got {cfg.gold_warmup_epochs}")
+    require(0.0 <= cfg.label_smoothing < 1.0,
+            f"--label-smoothing must lie in [0, 1), got {cfg.label_smoothing}")
+
+
+@register_criterion("relaxed_scheduled_sampling", dataclass=RelaxedScheduledSamplingConfig)
+class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
+    """Scheduled sampling with hard or relaxed (soft argmax / Gumbel-soft) roll-in."""
+
+    def __init__(self, cfg: RelaxedScheduledSamplingConfig, task):
+        check_config(cfg)
+        super().__init__(
+            task,
+            sentence_avg=cfg.sentence_avg,
+            label_smoothing=cfg.label_smoothing,
+            ignore_prefix_size=cfg.ignore_prefix_size,
+            report_accuracy=cfg.report_accuracy,
+        )
+        self.cfg = cfg
+        self.epoch = 1
+        self._follow_epochs_of(task)
+
+    def _follow_epochs_of(self, task):
+        """fairseq announces a new epoch only to the task (``Trainer.begin_epoch``
+        calls ``task.begin_epoch(epoch, model)``, also after resuming); chain onto
+        that hook so the schedule sees the epoch whichever task is used."""
+        task_begin_epoch = task.begin_epoch
+
+        def begin_epoch(epoch, model):
+            self.set_epoch(epoch)
+            return task_begin_epoch(epoch, model)
+
+        task.begin_epoch = begin_epoch
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
+    # -- the schedule: a pure function of (epoch, num_updates) -------------------------
+
+    def tf_prob_at(self, epoch: int, num_updates: int) -> float:
+        """Gold-token probability: 1 during the gold warm-up epochs, then the
+        configured schedule at time t."""
+        if epoch <= self.cfg.gold_warmup_epochs or self.cfg.rollin == "teacher_forcing":
+            return 1.0
+        cfg = self.cfg
+        return teacher_forcing_prob(
+            cfg.teacher_forcing_schedule,
+            schedule_time(cfg.schedule_unit, epoch, num_updates),
+            k=cfg.teacher_forcing_k,
+            start=cfg.teacher_forcing_start,
+            slope=cfg.teacher_forcing_slope,
+            rate=cfg.teacher_forcing_rate,
+            minimum=cfg.teacher_forcing_min,
+        )
+
+    def alpha_at(self, epoch: int, num_updates: int) -> float:
+        cfg = self.cfg
+        t = schedule_time(cfg.schedule_unit, epoch, num_updates)
+        return alpha_at(t, cfg.alpha, cfg.alpha_anneal_rate, cfg.alpha_max)
+
+    def rollin_at(self, epoch: int, num_updates: int, generator=None) -> Rollin:
+        return Rollin(
+            mode=self.cfg.rollin,
+            tf_prob=self.tf_prob_at(epoch, num_updates),
+            alpha=self.alpha_at(epoch, num_updates),
+            generator=generator,
+        )
+
+    def training_rollin(self, model, sample) -> Rollin:
+        """The roll-in for this training batch, at the current epoch and update."""
+        num_updates = getattr(model, "num_updates", 0)
+        generator = None
+        if self.cfg.rollin != "teacher_forcing":
+            generator = self.rollin_generator(sample["target"].device)
+        return self.rollin_at(self.epoch, num_updates, generator)
+
+    def rollin_generator(self, device) -> torch.Generator:
+        """Randomness of the coin flips and Gumbel noise for one forward.
+
+        Seeded from the global RNG, which fairseq re-seeds with
+        ``seed + num_updates`` before every update (so a resumed run draws the
+        same numbers), mixed with the global rank so that ranks draw
+        different flips and noise."""
+        base = int(torch.randint(0, 2**62, (1,)).item())
+        rank = distributed_utils.get_global_rank()
+        generator = torch.Generator(device=device)
+        generator.manual_seed((base + rank * _RANK_SEED_STRIDE) % 2**63)
+        return generator
+
+    # -- loss --------------------------------------------------------------------------
+
+    def check_model(self, model):
+        if self.cfg.rollin != "teacher_forcing" and not getattr(model, "accepts_rollin", False):
+            raise ValueError(
+                f"relaxed_scheduled_sampling: --rollin {self.cfg.rollin} needs a model "
+                f"that takes a roll-in (e.g. --arch lstm_relaxed); "
+                f"{type(model).__name__} does not"
+            )
+
+    def forward(self, model, sample, reduce=True):
+        self.check_model(model)
+        rollin = self.training_rollin(model, sample) if model.training else None
+        if rollin is None or rollin.mode == "teacher_forcing":
+            net_output = model(**sample["net_input"])
+        else:
+            net_output = model(**sample["net_input"], rollin=rollin)
+        loss, nll_loss = self.compute_loss(model, net_output, sample, reduce=reduce)
+        sample_size = sample["target"].size(0) if self.sentence_avg else sample["ntokens"]
+        logging_output = {
+            "loss": loss.data,
+            "nll_loss": nll_loss.data,
+            "ntokens": sample["ntokens"],
+            "nsentences": sample["target"].size(0),
+            "sample_size": sample_size,
+        }
+        if rollin is not None:
+            logging_output.update(self.schedule_logs(rollin, net_output, sample))
+        if self.report_accuracy:
+            n_correct, total = self.compute_accuracy(model, net_output, sample)
+            logging_output["n_correct"] = utils.item(n_correct.data)
+            logging_output["total"] = utils.item(total.data)
+        return loss, sample_size, logging_output
+
+    def schedule_logs(self, rollin: Rollin, net_output, sample):
+        """Per-batch schedule values, weighted by target tokens so that summing
+        logging outputs across workers and batches keeps them exact."""
+        ntokens = sample["ntokens"]
+        model_fed = 0
+        extra = net_output[1] if len(net_output) > 1 else None
+        if isinstance(extra, dict) and extra.get("model_fed") is not None:
+            target_positions = sample["target"].ne(self.padding_idx)
+            model_fed = utils.item((extra["model_fed"] & target_positions).sum())
+        return {
+            "tf_prob_x_ntokens": rollin.tf_prob * ntokens,
+            "alpha_x_ntokens": rollin.alpha * ntokens,
+            "model_fed": model_fed,
+            "schedule_ntokens": ntokens,
+        }
+
+    @classmethod
+    def reduce_metrics(cls, logging_outputs) -> None:
+        super().reduce_metrics(logging_outputs)
+        ntokens = sum(log.get("schedule_ntokens", 0) for log in logging_outputs)
+        if ntokens == 0:  # validation: no roll-in
+            return
+        for name, key in (("tf_prob", "tf_prob_x_ntokens"), ("alpha", "alpha_x_ntokens"),
+                          ("model_fed", "model_fed")):
+            total = sum(log.get(key, 0) for log in logging_outputs)
+            metrics.log_scalar(name, total / ntokens, ntokens, round=4)

@@ -1,0 +1,1 @@
+from . import lstm_relaxed  # noqa: F401

@@ -1,0 +1,328 @@
+"""``lstm_relaxed``: fairseq's LSTM encoder-decoder with additive attention and
+a training forward that rolls in the model's own (relaxed) predictions.
+
+The criterion decides *when* (a :class:`~relaxss_fairseq.core.Rollin`); this
+module decides *how*: at every target position the decoder is fed either the
+gold previous token or, with probability ``1 - tf_prob``, the embedding of its
+own previous prediction, relaxed according to ``rollin.mode`` (paper §3.3,
+Figure 2).  In the soft modes the graph through that embedding is kept, so the
+loss at step ``i`` sends gradient into the scores of step ``i - 1``.
+
+Without a roll-in (validation, ``fairseq-generate``) the decoder is fairseq's
+incremental LSTM decoder, so greedy and beam search work unchanged.
+"""
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from fairseq import utils
+from fairseq.models import register_model, register_model_architecture
+from fairseq.models.lstm import (
+    DEFAULT_MAX_SOURCE_POSITIONS,
+    DEFAULT_MAX_TARGET_POSITIONS,
+    Embedding,
+    LSTMDecoder,
+    LSTMEncoder,
+    LSTMModel,
+    base_architecture as lstm_base_architecture,
+)
+
+from ..core import Rollin, draw_model_feed, relaxed_input_embedding
+from .attention import AdditiveAttention, EncoderStates
+
+DecoderState = Tuple[List[Tensor], List[Tensor], Tensor]  # hiddens, cells, input feed
+
+
+class RelaxedLSTMDecoder(LSTMDecoder):
+    """fairseq's ``LSTMDecoder`` (input feeding, cached incremental state) with
+    Bahdanau additive attention and a roll-in training path.
+
+    Both paths run the same :meth:`step`, so a roll-in that feeds only gold
+    tokens computes exactly what the ordinary forward computes."""
+
+    def __init__(self, dictionary, attention_dim: int = 256, **kwargs):
+        super().__init__(dictionary, attention=False, **kwargs)
+        if self.encoder_output_units == 0:
+            raise ValueError("lstm_relaxed needs encoder outputs to attend to")
+        self.attention = AdditiveAttention(
+            self.hidden_size, self.encoder_output_units, self.hidden_size, attention_dim
+        )
+
+    # -- pieces shared by every path -------------------------------------------------
+
+    def prepare_encoder(self, encoder_out) -> EncoderStates:
+        """Unpack fairseq's LSTM encoder tuple and precompute attention keys."""
+        outs, _, _, padding_mask = encoder_out
+        return self.attention.prepare(outs, padding_mask)
+
+    def initial_state(self, encoder_out) -> DecoderState:
+        """Decoder state before step 0: the encoder's final states (projected to
+        the decoder size when they differ) and a zero input feed."""
+        _, final_hiddens, final_cells, _ = encoder_out
+        hiddens = [final_hiddens[i] for i in range(self.num_layers)]
+        cells = [final_cells[i] for i in range(self.num_layers)]
+        if self.encoder_hidden_proj is not None:
+            hiddens = [self.encoder_hidden_proj(h) for h in hiddens]
+            cells = [self.encoder_cell_proj(c) for c in cells]
+        input_feed = hiddens[0].new_zeros(hiddens[0].size(0), self.hidden_size)
+        return hiddens, cells, input_feed
+
+    def step(self, x: Tensor, state: DecoderState, encoder: EncoderStates, position: int):
+        """One decoder step: stacked LSTM cells on ``[x; input_feed]``, then
+        attention.  Returns the attentional output (the next input feed), the
+        attention probabilities and the new state."""
+        hiddens, cells, input_feed = state
+        layer_input = torch.cat((x, input_feed), dim=1)
+        new_hiddens, new_cells = [], []
+        for i, rnn in enumerate(self.layers):
+            hidden, cell = rnn(layer_input, (hiddens[i], cells[i]))
+            layer_input = self.dropout_out_module(hidden)
+            new_hiddens.append(hidden)
+            new_cells.append(cell)
+        out, attn = self.attention(hidden, encoder, position)
+        out = self.dropout_out_module(out)
+        return out, attn, (new_hiddens, new_cells, out)
+
+    def features_to_scores(self, features: Tensor) -> Tensor:
+        """Output scores ``s`` (unnormalised) from attentional outputs."""
+        if hasattr(self, "additional_fc"):
+            features = self.dropout_out_module(self.additional_fc(features))
+        return self.output_layer(features)
+
+    # -- inference and teacher forcing -----------------------------------------------
+
+    def forward(
+        self,
+        prev_output_tokens,
+        encoder_out=None,
+        incremental_state: Optional[Dict[str, Dict[str, Optional[Tensor]]]] = None,
+        src_lengths: Optional[Tensor] = None,
+        rollin: Optional[Rollin] = None,
+    ):
+        if rollin is not None and rollin.feeds_model:
+            return self.rollin_forward(prev_output_tokens, encoder_out, rollin)
+        x, attn = self.extract_features(prev_output_tokens, encoder_out, incremental_state)
+        return self.output_layer(x), attn
+
+    def extract_features(self, prev_output_tokens, encoder_out=None, incremental_state=None):
+        """Gold-input decoding over the given prefix, or one incremental step."""
+        if encoder_out is None:
+            raise ValueError("lstm_relaxed decodes with an encoder; encoder_out is None")
+        encoder = self.prepare_encoder(encoder_out)
+        first_position = 0
+        if incremental_state is not None and len(incremental_state) > 0:
+            first_position = prev_output_tokens.size(1) - 1
+            prev_output_tokens = prev_output_tokens[:, -1:]
+            state = self.get_cached_state(incremental_state)
+        else:
+            state = self.initial_state(encoder_out)
+
+        x = self.dropout_in_module(self.embed_tokens(prev_output_tokens))
+        outs, attns = [], []
+        for j in range(x.size(1)):
+            out, attn, state = self.step(x[:, j], state, encoder, first_position + j)
+            outs.append(out)
+            attns.append(attn)
+        if incremental_state is not None:
+            hiddens, cells, input_feed = state
+            cached = {
+                "prev_hiddens": torch.stack(hiddens),
+                "prev_cells": torch.stack(cells),
+                "input_feed": input_feed,
+            }
+            self.set_incremental_state(incremental_state, "cached_state", cached)
+
+        x = torch.stack(outs, dim=1)
+        if hasattr(self, "additional_fc"):
+            x = self.dropout_out_module(self.additional_fc(x))
+        attn_probs = None
+        if not self.training and self.need_attn:
+            attn_probs = torch.stack(attns, dim=1).transpose(0, 2)  # bsz x tgtlen x srclen
+        return x, attn_probs
+
+    # -- training with a roll-in ---------------------------------------------------------
+
+    def rollin_forward(self, prev_output_tokens: Tensor, encoder_out, rollin: Rollin):
+        """Scheduled-sampling forward (paper Figure 2).
+
+        Position ``j`` of each sentence is fed the gold token
+        ``prev_output_tokens[:, j]`` or, where the coin flip says so, the
+        relaxed embedding of the model's step ``j - 1`` scores.  Returns
+        ``(scores, {"attn": None, "model_fed": mask})`` where ``mask`` marks the
+        positions that were fed from the model."""
+        bsz, seqlen = prev_output_tokens.size()
+        encoder = self.prepare_encoder(encoder_out)
+        state = self.initial_state(encoder_out)
+        gold = self.dropout_in_module(self.embed_tokens(prev_output_tokens))
+        model_fed = draw_model_feed(
+            bsz, seqlen, rollin.tf_prob, rollin.generator, prev_output_tokens.device
+        )
+        steps_with_model_input = model_fed.any(dim=0).tolist()  # one host sync per batch
+        embedding_weight = self.embed_tokens.weight
+
+        step_scores: List[Tensor] = []
+        for j in range(seqlen):
+            x = gold[:, j]
+            if steps_with_model_input[j]:
+                predicted = relaxed_input_embedding(step_scores[-1], embedding_weight, rollin)
+                predicted = self.dropout_in_module(predicted)
+                x = torch.where(model_fed[:, j].unsqueeze(1), predicted, x)
+            out, _, state = self.step(x, state, encoder, j)
+            step_scores.append(self.features_to_scores(out))
+        return torch.stack(step_scores, dim=1), {"attn": None, "model_fed": model_fed}
+
+
+@register_model("lstm_relaxed")
+class RelaxedLSTMModel(LSTMModel):
+    """LSTM encoder-decoder trainable with (relaxed) scheduled sampling.
+
+    ``forward(..., rollin=Rollin(...))`` is the scheduled-sampling training
+    forward; without ``rollin`` it is fairseq's ordinary forward."""
+
+    accepts_rollin = True
+
+    def __init__(self, encoder, decoder):
+        super().__init__(encoder, decoder)
+        self.num_updates = 0
+
+    @staticmethod
+    def add_args(parser):
+        LSTMModel.add_args(parser)
+        parser.add_argument(
+            "--decoder-attention-dim",
+            type=int,
+            metavar="N",
+            help="size of the additive (Bahdanau) attention's hidden layer",
+        )
+
+    @classmethod
+    def build_model(cls, args, task):
+        base_architecture(args)
+        if args.encoder_layers != args.decoder_layers:
+            raise ValueError("--encoder-layers must match --decoder-layers")
+        if not utils.eval_bool(args.decoder_attention):
+            raise ValueError(
+                "lstm_relaxed always uses additive attention; --decoder-attention "
+                "cannot turn it off"
+            )
+        if getattr(args, "criterion", None) == "adaptive_loss":
+            raise ValueError(
+                "lstm_relaxed needs full output scores to relax the argmax; "
+                "it does not support --criterion adaptive_loss"
+            )
+        encoder_embed = build_embedding(
+            task.source_dictionary, args.encoder_embed_dim, args.encoder_embed_path
+        )
+        if args.share_all_embeddings:
+            if task.source_dictionary != task.target_dictionary:
+                raise ValueError("--share-all-embeddings requires a joint dictionary")
+            if args.encoder_embed_dim != args.decoder_embed_dim:
+                raise ValueError(
+                    "--share-all-embeddings requires --encoder-embed-dim to "
+                    "match --decoder-embed-dim"
+                )
+            decoder_embed = encoder_embed
+            args.share_decoder_input_output_embed = True
+        else:
+            decoder_embed = build_embedding(
+                task.target_dictionary, args.decoder_embed_dim, args.decoder_embed_path
+            )
+        if args.share_decoder_input_output_embed and (
+            args.decoder_embed_dim != args.decoder_out_embed_dim
+        ):
+            raise ValueError(
+                "--share-decoder-input-output-embed requires "
+                "--decoder-embed-dim to match --decoder-out-embed-dim"
+            )
+        encoder_embed.weight.requires_grad = not args.encoder_freeze_embed
+        decoder_embed.weight.requires_grad = not args.decoder_freeze_embed
+
+        encoder = LSTMEncoder(
+            dictionary=task.source_dictionary,
+            embed_dim=args.encoder_embed_dim,
+            hidden_size=args.encoder_hidden_size,
+            num_layers=args.encoder_layers,
+            dropout_in=args.encoder_dropout_in,
+            dropout_out=args.encoder_dropout_out,
+            bidirectional=args.encoder_bidirectional,
+            pretrained_embed=encoder_embed,
+            max_source_positions=getattr(
+                args, "max_source_positions", DEFAULT_MAX_SOURCE_POSITIONS
+            ),
+        )
+        decoder = RelaxedLSTMDecoder(
+            dictionary=task.target_dictionary,
+            attention_dim=args.decoder_attention_dim,
+            embed_dim=args.decoder_embed_dim,
+            hidden_size=args.decoder_hidden_size,
+            out_embed_dim=args.decoder_out_embed_dim,
+            num_layers=args.decoder_layers,
+            dropout_in=args.decoder_dropout_in,
+            dropout_out=args.decoder_dropout_out,
+            encoder_output_units=encoder.output_units,
+            pretrained_embed=decoder_embed,
+            share_input_output_embed=args.share_decoder_input_output_embed,
+            max_target_positions=getattr(
+                args, "max_target_positions", DEFAULT_MAX_TARGET_POSITIONS
+            ),
+        )
+        return cls(encoder, decoder)
+
+    def forward(
+        self,
+        src_tokens,
+        src_lengths,
+        prev_output_tokens,
+        incremental_state=None,
+        rollin: Optional[Rollin] = None,
+    ):
+        encoder_out = self.encoder(src_tokens, src_lengths=src_lengths)
+        return self.decoder(
+            prev_output_tokens,
+            encoder_out=encoder_out,
+            incremental_state=incremental_state,
+            rollin=rollin,
+        )
+
+    def set_num_updates(self, num_updates):
+        """fairseq calls this before every training step (and on resume)."""
+        self.num_updates = num_updates
+        super().set_num_updates(num_updates)
+
+
+def build_embedding(dictionary, embed_dim: int, embed_path: Optional[str] = None):
+    """An embedding table for ``dictionary``, loaded from ``embed_path`` if given
+    (fairseq's text embedding format), otherwise fairseq's LSTM initialisation."""
+    embedding = Embedding(len(dictionary), embed_dim, dictionary.pad())
+    if embed_path:
+        embed_dict = utils.parse_embedding(embed_path)
+        utils.print_embed_overlap(embed_dict, dictionary)
+        embedding = utils.load_embedding(embed_dict, dictionary, embedding)
+    return embedding
+
+
+@register_model_architecture("lstm_relaxed", "lstm_relaxed")
+def base_architecture(args):
+    """Sizes as fairseq's ``lstm``; attention is additive."""
+    args.decoder_attention_dim = getattr(
+        args, "decoder_attention_dim", getattr(args, "decoder_hidden_size", None) or 512
+    )
+    lstm_base_architecture(args)
+
+
+@register_model_architecture("lstm_relaxed", "lstm_relaxed_paper_mt")
+def lstm_relaxed_paper_mt(args):
+    """The paper's MT model (§5): bidirectional 1x256 LSTM encoder, 1x256 LSTM
+    decoder, Bahdanau attention."""
+    args.encoder_embed_dim = getattr(args, "encoder_embed_dim", 256)
+    args.encoder_hidden_size = getattr(args, "encoder_hidden_size", 256)
+    args.encoder_layers = getattr(args, "encoder_layers", 1)
+    args.encoder_bidirectional = getattr(args, "encoder_bidirectional", True)
+    args.decoder_embed_dim = getattr(args, "decoder_embed_dim", 256)
+    args.decoder_hidden_size = getattr(args, "decoder_hidden_size", 256)
+    args.decoder_layers = getattr(args, "decoder_layers", 1)
+    args.decoder_out_embed_dim = getattr(args, "decoder_out_embed_dim", 256)
+    args.decoder_attention_dim = getattr(args, "decoder_attention_dim", 256)
+    args.dropout = getattr(args, "dropout", 0.2)
+    base_architecture(args)

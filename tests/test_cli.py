@@ -1,0 +1,74 @@
+"""End to end through fairseq's command lines on the generated toy task."""
+import json
+import math
+import re
+
+import pytest
+
+from conftest import USER_DIR, run_cli
+
+MODES = ["teacher_forcing", "hard_greedy", "hard_sample", "soft_greedy", "soft_sample"]
+TINY_MODEL = [
+    "--arch", "lstm_relaxed_paper_mt", "--encoder-embed-dim", "24", "--encoder-hidden-size", "24",
+    "--decoder-embed-dim", "24", "--decoder-hidden-size", "24", "--decoder-out-embed-dim", "24",
+    "--decoder-attention-dim", "24",
+]
+
+
+def train(data_bin, save_dir, *extra, max_epoch=2):
+    return run_cli(
+        "train", str(data_bin), "--user-dir", USER_DIR, *TINY_MODEL,
+        "--criterion", "relaxed_scheduled_sampling", "--optimizer", "adam", "--lr", "0.005",
+        "--max-tokens", "800", "--max-epoch", str(max_epoch), "--save-dir", str(save_dir),
+        "--cpu", "--seed", "3", "--no-progress-bar", "--log-format", "json",
+        "--log-interval", "1000", *extra,
+    )
+
+
+def epoch_stats(log: str):
+    """The end-of-epoch ``train`` json records fairseq printed, by epoch."""
+    stats = {}
+    for line in log.splitlines():
+        match = re.search(r"\| train \| (\{.*\})$", line)
+        if match:
+            record = json.loads(match.group(1))
+            stats[int(record["epoch"])] = {k: float(v) for k, v in record.items()}
+    return stats
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_train_every_mode_then_generate(toy_data_bin, tmp_path, mode):
+    log = train(toy_data_bin, tmp_path, "--rollin", mode, "--teacher-forcing-k", "1")
+    stats = epoch_stats(log)
+    assert stats[1]["train_tf_prob"] == 1.0 and stats[1]["train_model_fed"] == 0.0
+    if mode == "teacher_forcing":
+        assert stats[2]["train_tf_prob"] == 1.0 and stats[2]["train_model_fed"] == 0.0
+    else:
+        assert stats[2]["train_tf_prob"] == pytest.approx(1 / (1 + math.e), abs=1e-4)
+        assert 0.4 < stats[2]["train_model_fed"] < 0.9
+    assert math.isfinite(stats[2]["train_loss"])
+    if mode in ("teacher_forcing", "soft_sample"):
+        out = run_cli(
+            "generate", str(toy_data_bin), "--user-dir", USER_DIR,
+            "--path", str(tmp_path / "checkpoint_last.pt"), "--beam", "3",
+            "--batch-size", "16", "--cpu",
+        )
+        assert re.search(r"Generate test with beam=3: BLEU4 = \d", out)
+        assert len(re.findall(r"^H-\d+\t", out, flags=re.M)) == 40
+
+
+def test_resume_from_checkpoint_last_continues_the_schedule(toy_data_bin, tmp_path):
+    settings = ["--rollin", "soft_greedy", "--teacher-forcing-k", "2",
+                "--alpha", "2", "--alpha-anneal-rate", "2", "--alpha-max", "6"]
+    straight = epoch_stats(train(toy_data_bin, tmp_path / "straight", *settings, max_epoch=4))
+    train(toy_data_bin, tmp_path / "resumed", *settings, max_epoch=2)
+    resumed = epoch_stats(train(toy_data_bin, tmp_path / "resumed", *settings, max_epoch=4))
+    assert sorted(resumed) == [3, 4]  # it continued, it did not start over
+    for epoch in (3, 4):
+        t = epoch - 1
+        assert resumed[epoch]["train_tf_prob"] == pytest.approx(2 / (2 + math.exp(t / 2)), abs=1e-4)
+        assert resumed[epoch]["train_alpha"] == min(2 * 2**t, 6)
+        for key in ("train_tf_prob", "train_alpha", "train_model_fed"):
+            assert resumed[epoch][key] == straight[epoch][key], key
+        # same batches, flips and noise: the loss agrees up to float round-off
+        assert resumed[epoch]["train_loss"] == pytest.approx(straight[epoch]["train_loss"], abs=0.01)

@@ -1,0 +1,157 @@
+"""relaxed_scheduled_sampling: loss, schedule, metrics and refusals."""
+import math
+
+import pytest
+import torch
+from fairseq.criterions.cross_entropy import CrossEntropyCriterion
+from fairseq.logging import metrics
+
+from helpers import TinyTask, criterion_for, random_batch, tiny_model
+
+MODES = ["teacher_forcing", "hard_greedy", "hard_sample", "soft_greedy", "soft_sample"]
+
+
+@pytest.fixture
+def task():
+    return TinyTask()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_full_teacher_forcing_equals_fairseq_cross_entropy(task, mode):
+    """In the gold warm-up epoch every mode is teacher forcing: same loss and
+    same gradients as fairseq's own cross_entropy on the same model and batch."""
+    model = tiny_model(task=task).train()
+    batch = random_batch(task)
+    ours = criterion_for(task, rollin=mode)
+    reference = CrossEntropyCriterion(task, sentence_avg=False)
+
+    loss, sample_size, logs = ours(model, batch)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    ref_loss, ref_sample_size, _ = reference(model, batch)
+    ref_grads = torch.autograd.grad(ref_loss, list(model.parameters()))
+
+    torch.testing.assert_close(loss, ref_loss)
+    assert sample_size == ref_sample_size
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r)
+    assert logs["model_fed"] == 0
+    assert logs["tf_prob_x_ntokens"] == logs["schedule_ntokens"]
+
+
+def test_after_warmup_the_model_feeds_itself_and_the_loss_differs(task):
+    model = tiny_model(task=task).train()
+    batch = random_batch(task, batch_size=16)
+    criterion = criterion_for(task, rollin="soft_greedy", teacher_forcing_schedule="always")
+    criterion.set_epoch(2)
+    loss, _, logs = criterion(model, batch)
+    ref_loss, _, _ = CrossEntropyCriterion(task, sentence_avg=False)(model, batch)
+    fed_positions = batch["target"].ne(task.target_dictionary.pad())[:, 1:].sum().item()
+    assert logs["model_fed"] == fed_positions
+    assert not torch.isclose(loss, ref_loss)
+
+
+def test_schedule_follows_epochs_announced_to_the_task(task):
+    criterion = criterion_for(task, rollin="soft_sample", teacher_forcing_k=1.0,
+                              alpha=2.0, alpha_anneal_rate=3.0, alpha_max=40.0)
+    task.begin_epoch(3, model=None)  # what fairseq's Trainer.begin_epoch does
+    assert task.epochs_begun == [3] and criterion.epoch == 3
+    rollin = criterion.rollin_at(criterion.epoch, num_updates=0)
+    assert rollin.tf_prob == pytest.approx(1 / (1 + math.e**2))
+    assert rollin.alpha == pytest.approx(18.0)
+    assert criterion.rollin_at(5, 0).alpha == 40.0  # 2 * 3^4 = 162, capped
+
+
+def test_gold_warmup_epochs(task):
+    criterion = criterion_for(task, teacher_forcing_k=1.0, gold_warmup_epochs=2)
+    assert [criterion.tf_prob_at(e, 0) for e in (1, 2)] == [1.0, 1.0]
+    assert criterion.tf_prob_at(3, 0) == pytest.approx(1 / (1 + math.e**2))
+    no_warmup = criterion_for(task, teacher_forcing_k=1.0, gold_warmup_epochs=0)
+    assert no_warmup.tf_prob_at(1, 0) == pytest.approx(0.5)
+
+
+def test_schedule_in_updates(task):
+    criterion = criterion_for(task, schedule_unit="update", teacher_forcing_k=100.0,
+                              alpha=1.0, alpha_anneal_rate=1.01)
+    assert criterion.tf_prob_at(2, 300) == pytest.approx(100 / (100 + math.exp(3)))
+    assert criterion.alpha_at(2, 300) == pytest.approx(1.01**300)
+    assert criterion.tf_prob_at(1, 300) == 1.0  # still the gold warm-up epoch
+
+
+def test_metrics_are_logged_under_their_names(task):
+    model = tiny_model(task=task).train()
+    criterion = criterion_for(task, rollin="hard_greedy", teacher_forcing_schedule="constant",
+                              teacher_forcing_start=0.5, alpha=7.0)
+    criterion.set_epoch(2)
+    logs = [criterion(model, random_batch(task, seed=s))[2] for s in range(2)]
+    with metrics.aggregate(new_root=True) as agg:
+        criterion.reduce_metrics(logs)
+    values = agg.get_smoothed_values()
+    assert values["tf_prob"] == 0.5 and values["alpha"] == 7.0
+    assert 0.2 < values["model_fed"] < 0.8
+    assert {"loss", "nll_loss", "ppl"} <= set(values)
+
+
+def test_validation_uses_no_rollin_and_logs_no_schedule(task):
+    model = tiny_model(task=task).eval()
+    criterion = criterion_for(task, rollin="soft_sample", teacher_forcing_schedule="always")
+    criterion.set_epoch(5)
+    _, _, logs = criterion(model, random_batch(task))
+    assert "model_fed" not in logs
+    with metrics.aggregate(new_root=True) as agg:
+        criterion.reduce_metrics([logs])
+    assert "tf_prob" not in agg.get_smoothed_values()
+
+
+def test_ranks_draw_different_noise_but_share_the_schedule(task, monkeypatch):
+    from fairseq.distributed import utils as distributed_utils
+
+    criterion = criterion_for(task, rollin="soft_sample")
+    draws = {}
+    for rank in (0, 1):
+        monkeypatch.setattr(distributed_utils, "get_global_rank", lambda rank=rank: rank)
+        torch.manual_seed(7)  # fairseq seeds every rank alike: seed + num_updates
+        draws[rank] = torch.rand(8, generator=criterion.rollin_generator("cpu"))
+        assert criterion.rollin_at(4, 100).tf_prob == criterion.rollin_at(4, 100).tf_prob
+    assert not torch.equal(draws[0], draws[1])
+    torch.manual_seed(7)
+    again = torch.rand(8, generator=criterion.rollin_generator("cpu"))
+    assert torch.equal(again, draws[1])  # reproducible for the same rank and update
+
+
+@pytest.mark.parametrize(
+    "settings, option",
+    [
+        (dict(alpha=0.0), "--alpha"),
+        (dict(alpha=-1.0), "--alpha"),
+        (dict(alpha_anneal_rate=0.0), "--alpha-anneal-rate"),
+        (dict(alpha_max=0.0), "--alpha-max"),
+        (dict(teacher_forcing_k=0.0), "--teacher-forcing-k"),
+        (dict(teacher_forcing_k=-3.0), "--teacher-forcing-k"),
+        (dict(teacher_forcing_start=1.2), "--teacher-forcing-start"),
+        (dict(teacher_forcing_min=-0.1), "--teacher-forcing-min"),
+        (dict(teacher_forcing_rate=1.5), "--teacher-forcing-rate"),
+        (dict(teacher_forcing_slope=-1.0), "--teacher-forcing-slope"),
+        (dict(gold_warmup_epochs=-1), "--gold-warmup-epochs"),
+        (dict(label_smoothing=1.0), "--label-smoothing"),
+        (dict(rollin="argmax"), "--rollin"),
+        (dict(teacher_forcing_schedule="cosine"), "--teacher-forcing-schedule"),
+        (dict(schedule_unit="step"), "--schedule-unit"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_option(task, settings, option):
+    with pytest.raises(ValueError, match=option):
+        criterion_for(task, **settings)
+
+
+def test_a_model_without_rollin_is_refused(task):
+    from fairseq.models.lstm import LSTMModel, base_architecture
+    import argparse
+
+    args = argparse.Namespace(criterion="cross_entropy")
+    base_architecture(args)
+    stock = LSTMModel.build_model(args, task).train()
+    with pytest.raises(ValueError, match="--rollin soft_greedy needs a model"):
+        criterion_for(task, rollin="soft_greedy")(stock, random_batch(task))
+    # teacher forcing needs no roll-in: any fairseq model trains with it
+    loss, _, _ = criterion_for(task, rollin="teacher_forcing")(stock, random_batch(task))
+    assert torch.isfinite(loss)

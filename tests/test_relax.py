@@ -1,0 +1,128 @@
+"""The relaxations of argmax (paper §3.1, §3.2) and the coin flips."""
+import pytest
+import torch
+from scipy import stats
+
+from relaxss_fairseq.core import (
+    Rollin,
+    draw_model_feed,
+    gumbel_from_uniform,
+    gumbel_soft_embedding,
+    hard_greedy_embedding,
+    hard_sample_embedding,
+    soft_argmax_embedding,
+)
+
+V, D = 7, 5
+
+
+@pytest.fixture
+def embedding():
+    return torch.randn(V, D, generator=torch.Generator().manual_seed(0))
+
+
+def test_soft_argmax_tends_to_hard_argmax_as_alpha_grows(embedding):
+    scores = torch.randn(32, V, generator=torch.Generator().manual_seed(1))
+    hard = hard_greedy_embedding(scores, embedding)
+    errors = [
+        (soft_argmax_embedding(scores, embedding, alpha) - hard).abs().max().item()
+        for alpha in (1.0, 10.0, 1e3, 1e6)
+    ]
+    assert errors[0] > 1e-2
+    assert errors == sorted(errors, reverse=True)
+    assert errors[-1] < 1e-6
+
+
+def test_soft_argmax_is_the_softmax_mixture_at_alpha_one(embedding):
+    scores = torch.randn(3, V)
+    expected = torch.softmax(scores, -1) @ embedding
+    torch.testing.assert_close(soft_argmax_embedding(scores, embedding, 1.0), expected)
+
+
+def test_gumbel_noise_is_finite_at_the_ends_of_the_unit_interval():
+    g = gumbel_from_uniform(torch.tensor([0.0, 1.0, 0.5]))
+    assert torch.isfinite(g).all()
+    assert g[0] < g[2] < g[1]
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1e3, 1e6])
+def test_relaxations_stay_finite_for_fp16_scores_and_huge_alpha(embedding, alpha):
+    scores = (torch.randn(16, V) * 60).half()  # large fp16 scores
+    for out in (
+        soft_argmax_embedding(scores, embedding, alpha),
+        gumbel_soft_embedding(scores, embedding, alpha, torch.Generator().manual_seed(0)),
+    ):
+        assert torch.isfinite(out).all()
+
+
+def fed_token_counts(embed_fn, scores, n):
+    """Which one-hot row each of ``n`` draws selected, counted per token."""
+    onehot = torch.eye(V)
+    weights = embed_fn(scores.expand(n, V), onehot)
+    return torch.bincount(weights.argmax(-1), minlength=V).double(), weights
+
+
+def test_gumbel_soft_at_large_alpha_feeds_tokens_with_softmax_frequencies():
+    scores = torch.tensor([[2.0, 1.0, 0.5, 0.0, -0.5, -1.0, 1.5]])
+    n = 20000
+    generator = torch.Generator().manual_seed(1234)
+    counts, weights = fed_token_counts(
+        lambda s, e: gumbel_soft_embedding(s, e, 1e4, generator), scores, n
+    )
+    assert (weights.max(-1).values > 0.99).float().mean() > 0.99  # one-hot at large alpha
+    expected = torch.softmax(scores[0].double(), -1) * n
+    assert stats.chisquare(counts.numpy(), expected.numpy()).pvalue > 1e-3
+    # the test has power: the same counts are far from a uniform distribution
+    assert stats.chisquare(counts.numpy(), torch.full((V,), n / V).numpy()).pvalue < 1e-6
+
+
+def test_hard_sample_feeds_tokens_with_softmax_frequencies():
+    scores = torch.tensor([[0.0, 2.0, 1.0, -1.0, 0.5, 0.0, -2.0]])
+    n = 20000
+    generator = torch.Generator().manual_seed(99)
+    counts, _ = fed_token_counts(lambda s, e: hard_sample_embedding(s, e, generator), scores, n)
+    expected = torch.softmax(scores[0].double(), -1) * n
+    assert stats.chisquare(counts.numpy(), expected.numpy()).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("mode", ["hard_greedy", "hard_sample"])
+def test_hard_choices_pass_no_gradient_to_scores(embedding, mode):
+    scores = torch.randn(4, V, requires_grad=True)
+    if mode == "hard_greedy":
+        out = hard_greedy_embedding(scores, embedding)
+    else:
+        out = hard_sample_embedding(scores, embedding, torch.Generator().manual_seed(0))
+    assert not out.requires_grad
+
+
+@pytest.mark.parametrize("mode", ["soft_greedy", "soft_sample"])
+def test_soft_choices_pass_gradient_to_scores(embedding, mode):
+    scores = torch.randn(4, V, requires_grad=True)
+    if mode == "soft_greedy":
+        out = soft_argmax_embedding(scores, embedding, 2.0)
+    else:
+        out = gumbel_soft_embedding(scores, embedding, 2.0, torch.Generator().manual_seed(0))
+    (grad,) = torch.autograd.grad(out.sum() ** 2, scores)
+    assert grad.abs().sum() > 0
+
+
+def test_coin_flips_never_replace_the_first_input_and_follow_tf_prob():
+    generator = torch.Generator().manual_seed(0)
+    feed = draw_model_feed(400, 50, 0.3, generator)
+    assert not feed[:, 0].any()
+    assert abs(feed[:, 1:].float().mean().item() - 0.7) < 0.01
+    assert not draw_model_feed(5, 5, 1.0).any()
+    assert draw_model_feed(5, 5, 0.0)[:, 1:].all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(mode="argmax"), "unknown roll-in mode"),
+        (dict(mode="soft_greedy", tf_prob=1.5), "tf_prob"),
+        (dict(mode="soft_greedy", alpha=0.0), "alpha"),
+    ],
+)
+def test_rollin_refuses_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Rollin(**kwargs)
