@@ -5,11 +5,12 @@ Importing the package registers, with fairseq:
 
 - the criterion ``relaxed_scheduled_sampling``;
 - the model ``lstm_relaxed`` and its architecture presets;
+- the task ``ner_tagging`` (NER as sequence-to-sequence);
 
 and allow-lists the globals of fairseq checkpoints for ``torch.load`` with
 ``weights_only=True`` (torch >= 2.6), so ``fairseq-generate`` can load them.
 """
 from . import checkpoint_safety  # noqa: F401  (first: before any checkpoint is read)
-from . import criterions, models  # noqa: F401
+from . import criterions, models, tasks  # noqa: F401
 
 __version__ = "0.1.0"

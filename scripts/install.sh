@@ -37,8 +37,8 @@ if ! "$PYTHON" -c "import fairseq" 2>/dev/null; then
 fi
 # fairseq's runtime dependencies (its metadata also names torchaudio, which we never want),
 # the plugin's own (seqeval, sentencepiece, sacrebleu, matplotlib) and the test tools
-pip_install "$TORCH_PIN" "numpy<2" bitarray cffi hydra-core omegaconf regex sacrebleu \
-  scikit-learn tqdm packaging tensorboardX pytest scipy
+pip_install "$TORCH_PIN" "numpy<2" bitarray cffi hydra-core==1.3.2 omegaconf==2.3.0 regex sacrebleu \
+  scikit-learn tqdm packaging tensorboardX seqeval sentencepiece matplotlib pytest scipy
 pip_install --no-deps -e .
 
 "$PYTHON" - <<'PY'

@@ -47,3 +47,39 @@ class AdditiveAttention(nn.Module):
         context = (probs.unsqueeze(2) * encoder.outs).sum(dim=0)
         output = torch.tanh(self.output_proj(torch.cat((context, query), dim=1)))
         return output, probs
+
+
+class FixedPositionAttention(nn.Module):
+    """The paper's NER attention (§5, footnote 4): output step ``i`` reads the
+    encoder state of input token ``i`` and nothing else; no attention weights
+    are learned.  As in the other layers, ``tanh(W_o [c; q])`` follows."""
+
+    def __init__(self, query_dim: int, source_dim: int, output_dim: int):
+        super().__init__()
+        self.output_proj = Linear(query_dim + source_dim, output_dim, bias=False)
+
+    def prepare(self, outs: Tensor, padding_mask: Optional[Tensor]) -> EncoderStates:
+        return EncoderStates(outs, None, padding_mask)
+
+    def forward(self, query: Tensor, encoder: EncoderStates, step: int):
+        position = min(step, encoder.outs.size(0) - 1)  # past the source: its final (EOS) state
+        context = encoder.outs[position]
+        probs = None
+        if not self.training:  # only inference reports attention
+            probs = query.new_zeros(encoder.outs.size(0), query.size(0))
+            probs[position] = 1.0
+        output = torch.tanh(self.output_proj(torch.cat((context, query), dim=1)))
+        return output, probs
+
+
+ATTENTION_TYPES = ("additive", "fixed")
+
+
+def build_attention(kind: str, query_dim: int, source_dim: int, output_dim: int, attention_dim: int):
+    """The decoder's attention layer by name: ``additive`` (Bahdanau, for MT) or
+    ``fixed`` (position i reads encoder state i, for tagging)."""
+    if kind == "additive":
+        return AdditiveAttention(query_dim, source_dim, output_dim, attention_dim)
+    if kind == "fixed":
+        return FixedPositionAttention(query_dim, source_dim, output_dim)
+    raise ValueError(f"unknown --decoder-attention-type {kind!r}; expected one of {ATTENTION_TYPES}")

@@ -1,5 +1,5 @@
-"""``lstm_relaxed``: fairseq's LSTM encoder-decoder with additive attention and
-a training forward that rolls in the model's own (relaxed) predictions.
+"""``lstm_relaxed``: fairseq's LSTM encoder-decoder with additive (or, for
+tagging, fixed-position) attention and a training forward that rolls in the model's own (relaxed) predictions.
 
 The criterion decides *when* (a :class:`~relaxss_fairseq.core.Rollin`); this
 module decides *how*: at every target position the decoder is fed either the
@@ -29,24 +29,27 @@ from fairseq.models.lstm import (
 )
 
 from ..core import Rollin, draw_model_feed, relaxed_input_embedding
-from .attention import AdditiveAttention, EncoderStates
+from .attention import ATTENTION_TYPES, EncoderStates, build_attention
 
 DecoderState = Tuple[List[Tensor], List[Tensor], Tensor]  # hiddens, cells, input feed
 
 
 class RelaxedLSTMDecoder(LSTMDecoder):
     """fairseq's ``LSTMDecoder`` (input feeding, cached incremental state) with
-    Bahdanau additive attention and a roll-in training path.
+    additive (Bahdanau) or fixed-position attention and a roll-in training path.
 
     Both paths run the same :meth:`step`, so a roll-in that feeds only gold
     tokens computes exactly what the ordinary forward computes."""
 
-    def __init__(self, dictionary, attention_dim: int = 256, **kwargs):
+    def __init__(
+        self, dictionary, attention_type: str = "additive", attention_dim: int = 256, **kwargs
+    ):
         super().__init__(dictionary, attention=False, **kwargs)
         if self.encoder_output_units == 0:
             raise ValueError("lstm_relaxed needs encoder outputs to attend to")
-        self.attention = AdditiveAttention(
-            self.hidden_size, self.encoder_output_units, self.hidden_size, attention_dim
+        self.attention = build_attention(
+            attention_type, self.hidden_size, self.encoder_output_units, self.hidden_size,
+            attention_dim,
         )
 
     # -- pieces shared by every path -------------------------------------------------
@@ -137,7 +140,7 @@ class RelaxedLSTMDecoder(LSTMDecoder):
         if hasattr(self, "additional_fc"):
             x = self.dropout_out_module(self.additional_fc(x))
         attn_probs = None
-        if not self.training and self.need_attn:
+        if not self.training and self.need_attn and attns[0] is not None:
             attn_probs = torch.stack(attns, dim=1).transpose(0, 2)  # bsz x tgtlen x srclen
         return x, attn_probs
 
@@ -189,6 +192,12 @@ class RelaxedLSTMModel(LSTMModel):
     @staticmethod
     def add_args(parser):
         LSTMModel.add_args(parser)
+        parser.add_argument(
+            "--decoder-attention-type",
+            choices=ATTENTION_TYPES,
+            help="additive: Bahdanau attention (MT); fixed: output step i reads "
+            "encoder state i, no learned attention (tagging, paper footnote 4)",
+        )
         parser.add_argument(
             "--decoder-attention-dim",
             type=int,
@@ -253,6 +262,7 @@ class RelaxedLSTMModel(LSTMModel):
         )
         decoder = RelaxedLSTMDecoder(
             dictionary=task.target_dictionary,
+            attention_type=args.decoder_attention_type,
             attention_dim=args.decoder_attention_dim,
             embed_dim=args.decoder_embed_dim,
             hidden_size=args.decoder_hidden_size,
@@ -305,6 +315,7 @@ def build_embedding(dictionary, embed_dim: int, embed_path: Optional[str] = None
 @register_model_architecture("lstm_relaxed", "lstm_relaxed")
 def base_architecture(args):
     """Sizes as fairseq's ``lstm``; attention is additive."""
+    args.decoder_attention_type = getattr(args, "decoder_attention_type", "additive")
     args.decoder_attention_dim = getattr(
         args, "decoder_attention_dim", getattr(args, "decoder_hidden_size", None) or 512
     )
@@ -324,5 +335,23 @@ def lstm_relaxed_paper_mt(args):
     args.decoder_layers = getattr(args, "decoder_layers", 1)
     args.decoder_out_embed_dim = getattr(args, "decoder_out_embed_dim", 256)
     args.decoder_attention_dim = getattr(args, "decoder_attention_dim", 256)
+    args.dropout = getattr(args, "dropout", 0.2)
+    base_architecture(args)
+
+
+@register_model_architecture("lstm_relaxed", "lstm_relaxed_paper_ner")
+def lstm_relaxed_paper_ner(args):
+    """The paper's NER model (§5, footnote 4): a 1-layer bidirectional LSTM
+    encoder and a 1-layer LSTM decoder of 64 units, with fixed-position
+    attention (output step i reads encoder state i)."""
+    args.encoder_embed_dim = getattr(args, "encoder_embed_dim", 64)
+    args.encoder_hidden_size = getattr(args, "encoder_hidden_size", 64)
+    args.encoder_layers = getattr(args, "encoder_layers", 1)
+    args.encoder_bidirectional = getattr(args, "encoder_bidirectional", True)
+    args.decoder_embed_dim = getattr(args, "decoder_embed_dim", 64)
+    args.decoder_hidden_size = getattr(args, "decoder_hidden_size", 64)
+    args.decoder_layers = getattr(args, "decoder_layers", 1)
+    args.decoder_out_embed_dim = getattr(args, "decoder_out_embed_dim", 64)
+    args.decoder_attention_type = getattr(args, "decoder_attention_type", "fixed")
     args.dropout = getattr(args, "dropout", 0.2)
     base_architecture(args)

@@ -1,0 +1,1 @@
+from . import ner_tagging  # noqa: F401
