@@ -132,6 +132,7 @@ def test_ranks_draw_different_noise_but_share_the_schedule(task, monkeypatch):
         (dict(teacher_forcing_rate=1.5), "--teacher-forcing-rate"),
         (dict(teacher_forcing_slope=-1.0), "--teacher-forcing-slope"),
         (dict(gold_warmup_epochs=-1), "--gold-warmup-epochs"),
+        (dict(relax_top_k=-1), "--relax-top-k"),
         (dict(label_smoothing=1.0), "--label-smoothing"),
         (dict(rollin="argmax"), "--rollin"),
         (dict(teacher_forcing_schedule="cosine"), "--teacher-forcing-schedule"),

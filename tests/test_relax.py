@@ -126,3 +126,24 @@ def test_coin_flips_never_replace_the_first_input_and_follow_tf_prob():
 def test_rollin_refuses_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Rollin(**kwargs)
+
+
+def test_top_k_mixture_is_exact_for_k_equal_vocab_and_bounded_otherwise(embedding):
+    scores = torch.randn(16, V, generator=torch.Generator().manual_seed(5)) * 3
+    exact = soft_argmax_embedding(scores, embedding, 2.0)
+    torch.testing.assert_close(soft_argmax_embedding(scores, embedding, 2.0, top_k=V), exact)
+    approx = soft_argmax_embedding(scores, embedding, 2.0, top_k=3)
+    probs = torch.softmax(scores * 2.0, -1)
+    outside_mass = 1 - probs.topk(3, -1).values.sum(-1)
+    bound = 2 * embedding.norm(dim=-1).max() * outside_mass
+    assert ((approx - exact).norm(dim=-1) <= bound + 1e-6).all()
+    assert (approx - exact).abs().max() > 1e-4  # it is an approximation at small alpha
+    peaked = soft_argmax_embedding(scores, embedding, 1e3, top_k=2)
+    torch.testing.assert_close(peaked, soft_argmax_embedding(scores, embedding, 1e3))
+
+
+def test_top_k_gumbel_soft_mixes_the_top_perturbed_scores(embedding):
+    scores = torch.randn(8, V)
+    full = gumbel_soft_embedding(scores, embedding, 1e4, torch.Generator().manual_seed(3))
+    top = gumbel_soft_embedding(scores, embedding, 1e4, torch.Generator().manual_seed(3), top_k=2)
+    torch.testing.assert_close(top, full)

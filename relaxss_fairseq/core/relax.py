@@ -31,12 +31,15 @@ class Rollin:
     tf_prob:   probability that a position is fed the gold previous token.
     alpha:     inverse temperature of the peaked softmax (soft modes).
     generator: source of the coin flips and Gumbel noise (None: global RNG).
+    top_k:     soft modes mix only the ``top_k`` highest (perturbed) scores;
+               0 mixes the whole vocabulary, as the paper does.
     """
 
     mode: str
     tf_prob: float = 1.0
     alpha: float = 1.0
     generator: Optional[torch.Generator] = None
+    top_k: int = 0
 
     def __post_init__(self):
         if self.mode not in ROLLIN_MODES:
@@ -47,6 +50,8 @@ class Rollin:
             raise ValueError(f"tf_prob must lie in [0, 1], got {self.tf_prob}")
         if not self.alpha > 0:
             raise ValueError(f"alpha must be > 0, got {self.alpha}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
 
     @property
     def feeds_model(self) -> bool:
@@ -85,17 +90,29 @@ def gumbel_noise(like: Tensor, generator: Optional[torch.Generator] = None) -> T
     return gumbel_from_uniform(u)
 
 
-def mix_embeddings(weights: Tensor, embedding_weight: Tensor) -> Tensor:
-    """``sum_y w(y) e(y)``: one ``B x V @ V x D`` product."""
+def peaked_softmax_mixture(scores: Tensor, embedding_weight: Tensor, alpha: float, top_k: int = 0) -> Tensor:
+    """``sum_y e(y) softmax(alpha * s)(y)`` for float32 scores ``s``: one
+    ``B x V @ V x D`` product.
+
+    With ``top_k > 0`` only the ``top_k`` highest scores are mixed
+    (``B x k x D`` gathered rows): an approximation whose error is at most
+    ``2 max_y ||e(y)||`` times the softmax mass outside the top k, which
+    vanishes as ``alpha`` grows.  Not the paper's exact mixture."""
+    if 0 < top_k < scores.size(-1):
+        top_scores, top_ids = scores.topk(top_k, dim=-1)
+        weights = torch.softmax(top_scores * alpha, dim=-1).to(embedding_weight.dtype)
+        return torch.einsum("bk,bkd->bd", weights, F.embedding(top_ids, embedding_weight))
+    weights = torch.softmax(scores * alpha, dim=-1)
     return weights.to(embedding_weight.dtype) @ embedding_weight
 
 
-def soft_argmax_embedding(scores: Tensor, embedding_weight: Tensor, alpha: float) -> Tensor:
+def soft_argmax_embedding(
+    scores: Tensor, embedding_weight: Tensor, alpha: float, top_k: int = 0
+) -> Tensor:
     """Soft argmax (§3.1): ``ē = sum_y e(y) softmax(alpha * s)(y)``.
 
     Tends to the argmax embedding as ``alpha -> inf``; differentiable in ``s``."""
-    weights = torch.softmax(scores.float() * alpha, dim=-1)
-    return mix_embeddings(weights, embedding_weight)
+    return peaked_softmax_mixture(scores.float(), embedding_weight, alpha, top_k)
 
 
 def gumbel_soft_embedding(
@@ -103,12 +120,12 @@ def gumbel_soft_embedding(
     embedding_weight: Tensor,
     alpha: float,
     generator: Optional[torch.Generator] = None,
+    top_k: int = 0,
 ) -> Tensor:
     """Soft reparametrised sample (§3.2):
     ``ẽ = sum_y e(y) softmax(alpha * (s + G))(y)``, ``G = -log(-log U)``."""
     perturbed = scores.float() + gumbel_noise(scores, generator)
-    weights = torch.softmax(perturbed * alpha, dim=-1)
-    return mix_embeddings(weights, embedding_weight)
+    return peaked_softmax_mixture(perturbed, embedding_weight, alpha, top_k)
 
 
 def hard_greedy_embedding(scores: Tensor, embedding_weight: Tensor) -> Tensor:
@@ -131,9 +148,11 @@ def hard_sample_embedding(
 def relaxed_input_embedding(scores: Tensor, embedding_weight: Tensor, rollin: Rollin) -> Tensor:
     """The embedding of the model's own previous prediction under ``rollin.mode``."""
     if rollin.mode == "soft_greedy":
-        return soft_argmax_embedding(scores, embedding_weight, rollin.alpha)
+        return soft_argmax_embedding(scores, embedding_weight, rollin.alpha, rollin.top_k)
     if rollin.mode == "soft_sample":
-        return gumbel_soft_embedding(scores, embedding_weight, rollin.alpha, rollin.generator)
+        return gumbel_soft_embedding(
+            scores, embedding_weight, rollin.alpha, rollin.generator, rollin.top_k
+        )
     if rollin.mode == "hard_greedy":
         return hard_greedy_embedding(scores, embedding_weight)
     if rollin.mode == "hard_sample":

@@ -99,6 +99,12 @@ class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
         default=None,
         metadata={"help": "upper bound on the annealed alpha"},
     )
+    relax_top_k: int = field(
+        default=0,
+        metadata={"help": "soft modes: mix only the k highest-scoring embeddings instead "
+                  "of the whole vocabulary (faster for large vocabularies and large alpha; "
+                  "an approximation of the paper's mixture). 0: exact"},
+    )
     gold_warmup_epochs: int = field(
         default=1,
         metadata={"help": "first epochs trained on gold inputs only (the paper: 1)"},
@@ -136,6 +142,7 @@ def check_config(cfg: RelaxedScheduledSamplingConfig) -> None:
             f"--teacher-forcing-rate must lie in (0, 1], got {cfg.teacher_forcing_rate}")
     require(cfg.teacher_forcing_slope >= 0,
             f"--teacher-forcing-slope must be >= 0, got {cfg.teacher_forcing_slope}")
+    require(cfg.relax_top_k >= 0, f"--relax-top-k must be >= 0, got {cfg.relax_top_k}")
     require(cfg.gold_warmup_epochs >= 0,
             f"--gold-warmup-epochs must be >= 0, got {cfg.gold_warmup_epochs}")
     require(0.0 <= cfg.label_smoothing < 1.0,
@@ -203,6 +210,7 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
             tf_prob=self.tf_prob_at(epoch, num_updates),
             alpha=self.alpha_at(epoch, num_updates),
             generator=generator,
+            top_k=self.cfg.relax_top_k,
         )
 
     def training_rollin(self, model, sample) -> Rollin:
