@@ -5,12 +5,32 @@ any pickled global it has not been told is safe; fairseq's
 ``load_checkpoint_to_cpu`` then fails on every checkpoint fairseq itself
 wrote.  We allow-list exactly the globals such checkpoints hold (and keep the
 check on): a checkpoint holding any other global is still refused.
+
+What fairseq stores besides tensors and plain containers:
+
+- ``argparse.Namespace``: the legacy ``args`` of the run;
+- numpy arrays (``_reconstruct``, ``ndarray``, ``dtype`` and the int64/float64
+  dtype classes): meters of the saved metrics, e.g. the BLEU n-gram counts
+  that ``--eval-bleu`` logs.
 """
 import argparse
 
+import numpy as np
 import torch
 
-FAIRSEQ_CHECKPOINT_GLOBALS = [argparse.Namespace]
+try:  # numpy >= 2
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # numpy 1.x
+    from numpy.core.multiarray import _reconstruct
+
+FAIRSEQ_CHECKPOINT_GLOBALS = [
+    argparse.Namespace,
+    _reconstruct,
+    np.ndarray,
+    np.dtype,
+    type(np.dtype(np.int64)),
+    type(np.dtype(np.float64)),
+]
 
 
 def allow_fairseq_checkpoint_globals() -> None:

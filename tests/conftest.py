@@ -41,7 +41,8 @@ def toy_data_bin(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def toy_checkpoint(toy_data_bin, tmp_path_factory):
-    """checkpoint_last.pt of a one-epoch fairseq-train run of a tiny lstm_relaxed."""
+    """checkpoint_last.pt of a one-epoch fairseq-train run of a tiny lstm_relaxed,
+    with --eval-bleu (whose metrics put numpy arrays into the checkpoint)."""
     save_dir = tmp_path_factory.mktemp("toy_ckpt")
     run_cli(
         "train", str(toy_data_bin), "--user-dir", USER_DIR, "--arch", "lstm_relaxed_paper_mt",
@@ -49,6 +50,6 @@ def toy_checkpoint(toy_data_bin, tmp_path_factory):
         "--decoder-hidden-size", "16", "--decoder-out-embed-dim", "16",
         "--criterion", "relaxed_scheduled_sampling", "--optimizer", "adam", "--lr", "0.005",
         "--max-tokens", "800", "--max-epoch", "1", "--save-dir", str(save_dir), "--cpu",
-        "--no-progress-bar",
+        "--no-progress-bar", "--eval-bleu", "--eval-bleu-args", '{"beam": 1}',
     )
     return save_dir / "checkpoint_last.pt"
