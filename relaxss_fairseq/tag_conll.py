@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 
 import torch
 from fairseq import checkpoint_utils, utils
@@ -58,7 +59,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--cpu", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("fairseq").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*pin_memory.*")
 
     try:
         sentences = apply_tag_scheme(read_conll(args.input, args.encoding), args.tag_scheme)
