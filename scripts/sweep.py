@@ -6,6 +6,8 @@ by dev score, its test score, and learning curves.
     python scripts/sweep.py ner-table2 --conll CONLL_DIR --work WORK      (k = 100, 10, 1, always)
     python scripts/sweep.py mt-table1  --mt-data DATA_DIR --work WORK     (examples/multi30k layout)
 
+Arguments the script does not know are passed to every fairseq-train run.
+
 Each run is a ``fairseq-train`` of the recipe's model (``examples/ner/train.sh``
 or ``examples/multi30k/train.sh``) with ``--seed`` = restart; the dev score of
 every epoch comes from fairseq's validation (span F1 for NER, BLEU of
@@ -154,12 +156,24 @@ def one_run(task, opts, name, args, restart):
     return result
 
 
+def run_or_report(task, opts, name, args, restart):
+    """One run; a failure is reported and leaves the other runs going."""
+    try:
+        return one_run(task, opts, name, args, restart)
+    except (subprocess.CalledProcessError, KeyError, OSError) as error:
+        print(f"FAILED {name} restart {restart}: {error}", flush=True)
+        return None
+
+
 def write_table(task, rows, results, opts):
     lines = [f"| configuration | dev {task.metric_label} | test {task.metric_label} | "
              f"best restart | dev over restarts | s/epoch |", "|---|---|---|---|---|---|"]
     summary = []
     for name, _ in rows:
         runs = [r for r in results if r["name"] == name]
+        if not runs:
+            lines.append(f"| {name} | failed | | | | |")
+            continue
         best = max(runs, key=lambda r: r["dev"])
         seconds = statistics.median(p["seconds"] for r in runs for p in r["curve"])
         devs = ", ".join(f"{r['dev']:.2f}" for r in sorted(runs, key=lambda r: r["restart"]))
@@ -184,7 +198,10 @@ def plot_curves(task, rows, results, opts):
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for name, _ in rows:
-        best = max((r for r in results if r["name"] == name), key=lambda r: r["dev"])
+        runs = [r for r in results if r["name"] == name]
+        if not runs:
+            continue
+        best = max(runs, key=lambda r: r["dev"])
         epochs = [p["epoch"] for p in best["curve"]]
         for ax, key in zip(axes, ("dev", "tf_prob", "alpha")):
             ax.plot(epochs, [p[key] for p in best["curve"]], marker="o", ms=3, label=name)
@@ -211,10 +228,7 @@ def main():
     parser.add_argument("--alpha", type=float, default=10.0, help="fixed alpha of Table 1")
     parser.add_argument("--alpha0", type=float, default=1.0, help="initial annealed alpha")
     parser.add_argument("--alpha-rate", type=float, default=1.5, help="alpha annealing rate")
-    parser.add_argument("extra", nargs=argparse.REMAINDER,
-                        help="after --, extra fairseq-train arguments for every run")
-    opts = parser.parse_args()
-    opts.extra = [a for a in opts.extra if a != "--"]
+    opts, opts.extra = parser.parse_known_args()  # the rest: fairseq-train args for every run
     if opts.table.startswith("ner") and not opts.conll:
         parser.error("--conll is required for the NER tables")
     if opts.table.startswith("mt") and not opts.mt_data:
@@ -227,9 +241,15 @@ def main():
     task.prepare()
     jobs = [(name, args, restart) for restart in range(1, opts.restarts + 1) for name, args in rows]
     with ThreadPoolExecutor(opts.parallel) as pool:
-        results = list(pool.map(lambda job: one_run(task, opts, *job), jobs))
+        results = list(pool.map(lambda job: run_or_report(task, opts, *job), jobs))
+    failed = [job[:2] for job, result in zip(jobs, results) if result is None]
+    results = [r for r in results if r is not None]
     write_table(task, rows, results, opts)
     plot_curves(task, rows, results, opts)
+    if failed:
+        print(f"{len(failed)} runs failed (see their train.log); run the same command again to retry")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

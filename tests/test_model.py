@@ -110,3 +110,25 @@ def test_beam_search_generates(task):
     hypos = generator.generate([model], batch)
     assert len(hypos) == 3 and all(len(h) == 3 for h in hypos)
     assert all(h[0]["tokens"][-1] == task.target_dictionary.eos() for h in hypos)
+
+
+def test_reordering_the_incremental_state_follows_the_beam(task):
+    """After reorder_incremental_state (what beam search does), decoding goes on
+    exactly as if the reordered batch had been decoded from the start."""
+    model = tiny_model(task=task).eval()
+    batch = random_batch(task, batch_size=5)
+    encoder_out = encode(model, batch)
+    prev = batch["net_input"]["prev_output_tokens"]
+    order = torch.tensor([4, 0, 0, 2, 1])
+    expected, _ = model.decoder(prev[order], encoder_out=model.encoder.reorder_encoder_out(encoder_out, order))
+
+    state = {}
+    for j in range(3):
+        model.decoder(prev[:, : j + 1], encoder_out=encoder_out, incremental_state=state)
+    model.decoder.reorder_incremental_state(state, order)
+    reordered_out = model.encoder.reorder_encoder_out(encoder_out, order)
+    steps = [
+        model.decoder(prev[order, : j + 1], encoder_out=reordered_out, incremental_state=state)[0]
+        for j in range(3, prev.size(1))
+    ]
+    torch.testing.assert_close(torch.cat(steps, dim=1), expected[:, 3:])

@@ -10,7 +10,7 @@ import torch
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
 from relaxss_fairseq.core import Rollin
-from relaxss_fairseq.models.attention import EncoderStates, FixedPositionAttention
+from relaxss_fairseq.models.attention import FixedPositionAttention
 from relaxss_fairseq.tasks.conll import ConllFormatError, iob1_to_iob2, read_conll
 from relaxss_fairseq.tasks.ner_tagging import ExactLengthTagger
 from relaxss_fairseq.tasks.span_f1 import precision_recall_f1, scores_by_type, span_counts
@@ -110,7 +110,7 @@ def test_fixed_attention_step_i_reads_encoder_state_i_only():
     outs = torch.randn(5, 3, 6, requires_grad=True)
     query = torch.randn(3, 4)
     for step in range(5):
-        out, _ = layer(query, EncoderStates(outs, None, None), step)
+        out, _ = layer(query, layer.prepare(outs, None), step)
         (grad,) = torch.autograd.grad(out.sum(), outs)
         touched = grad.abs().sum(dim=(1, 2)).nonzero().flatten().tolist()
         assert touched == [step]

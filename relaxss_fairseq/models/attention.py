@@ -2,7 +2,9 @@
 
 All layers share one call signature so the decoder's step loop does not care
 which one it holds: ``layer(query, encoder, step) -> (output, attn_probs)``,
-where ``encoder`` is the :class:`EncoderStates` prepared once per forward.
+where ``encoder`` is the :class:`EncoderStates` the same layer's ``prepare``
+made once per forward from fairseq's time-major encoder outputs, and
+``attn_probs`` is ``bsz x srclen`` (or None when nothing needs it).
 """
 from typing import NamedTuple, Optional
 
@@ -15,11 +17,11 @@ from fairseq.models.lstm import Linear
 
 
 class EncoderStates(NamedTuple):
-    """Encoder outputs as the decoder step loop reads them."""
+    """Encoder outputs in the layout the attention layer that prepared them reads."""
 
-    outs: Tensor  # srclen x bsz x C
-    keys: Optional[Tensor]  # srclen x bsz x A, attention keys computed once per forward
-    padding_mask: Optional[Tensor]  # srclen x bsz, True at padding
+    values: Tensor  # bsz x srclen x C: what the context is made of
+    keys: Optional[Tensor]  # additive: bsz x srclen x A, projected once per forward
+    score_bias: Optional[Tensor]  # additive: bsz x srclen, -inf at padding, else 0
 
 
 class AdditiveAttention(nn.Module):
@@ -35,16 +37,22 @@ class AdditiveAttention(nn.Module):
         self.output_proj = Linear(query_dim + source_dim, output_dim, bias=False)
 
     def prepare(self, outs: Tensor, padding_mask: Optional[Tensor]) -> EncoderStates:
-        """Project the encoder states to keys once, not once per decoder step."""
-        return EncoderStates(outs, self.key_proj(outs), padding_mask)
+        """Once per forward, not once per decoder step: batch-first values, their
+        key projection, and the padding mask as an additive score bias."""
+        values = outs.transpose(0, 1).contiguous()
+        score_bias = None
+        if padding_mask is not None and padding_mask.any():
+            score_bias = torch.zeros(padding_mask.t().shape, dtype=torch.float, device=outs.device)
+            score_bias.masked_fill_(padding_mask.t(), float("-inf"))
+        return EncoderStates(values, self.key_proj(values), score_bias)
 
     def forward(self, query: Tensor, encoder: EncoderStates, step: int):
-        energies = torch.tanh(encoder.keys + self.query_proj(query).unsqueeze(0))
-        scores = self.score_proj(energies).squeeze(2)  # srclen x bsz
-        if encoder.padding_mask is not None:
-            scores = scores.float().masked_fill(encoder.padding_mask, float("-inf"))
-        probs = F.softmax(scores, dim=0).type_as(query)
-        context = (probs.unsqueeze(2) * encoder.outs).sum(dim=0)
+        energies = torch.tanh(encoder.keys + self.query_proj(query).unsqueeze(1))
+        scores = self.score_proj(energies).squeeze(2).float()  # bsz x srclen
+        if encoder.score_bias is not None:
+            scores = scores + encoder.score_bias
+        probs = F.softmax(scores, dim=1).type_as(query)
+        context = torch.bmm(probs.unsqueeze(1), encoder.values).squeeze(1)
         output = torch.tanh(self.output_proj(torch.cat((context, query), dim=1)))
         return output, probs
 
@@ -59,15 +67,16 @@ class FixedPositionAttention(nn.Module):
         self.output_proj = Linear(query_dim + source_dim, output_dim, bias=False)
 
     def prepare(self, outs: Tensor, padding_mask: Optional[Tensor]) -> EncoderStates:
-        return EncoderStates(outs, None, padding_mask)
+        return EncoderStates(outs.transpose(0, 1), None, None)
 
     def forward(self, query: Tensor, encoder: EncoderStates, step: int):
-        position = min(step, encoder.outs.size(0) - 1)  # past the source: its final (EOS) state
-        context = encoder.outs[position]
+        srclen = encoder.values.size(1)
+        position = min(step, srclen - 1)  # past the source: its final (EOS) state
+        context = encoder.values[:, position]
         probs = None
         if not self.training:  # only inference reports attention
-            probs = query.new_zeros(encoder.outs.size(0), query.size(0))
-            probs[position] = 1.0
+            probs = query.new_zeros(query.size(0), srclen)
+            probs[:, position] = 1.0
         output = torch.tanh(self.output_proj(torch.cat((context, query), dim=1)))
         return output, probs
 

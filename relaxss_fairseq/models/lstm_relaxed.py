@@ -54,10 +54,27 @@ class RelaxedLSTMDecoder(LSTMDecoder):
 
     # -- pieces shared by every path -------------------------------------------------
 
-    def prepare_encoder(self, encoder_out) -> EncoderStates:
-        """Unpack fairseq's LSTM encoder tuple and precompute attention keys."""
+    def prepare_encoder(self, encoder_out, incremental_state=None) -> EncoderStates:
+        """The attention's view of fairseq's LSTM encoder tuple (keys projected
+        once).  During incremental decoding it is made at the first step and
+        cached, reordered with the beam like the recurrent state."""
+        if incremental_state is not None:
+            cached = self.get_incremental_state(incremental_state, "encoder_states")
+            if cached is not None:
+                return EncoderStates(**cached)
         outs, _, _, padding_mask = encoder_out
-        return self.attention.prepare(outs, padding_mask)
+        encoder = self.attention.prepare(outs, padding_mask)
+        if incremental_state is not None:
+            self.set_incremental_state(incremental_state, "encoder_states", encoder._asdict())
+        return encoder
+
+    def reorder_incremental_state(self, incremental_state, new_order: Tensor):
+        super().reorder_incremental_state(incremental_state, new_order)
+        cached = self.get_incremental_state(incremental_state, "encoder_states")
+        if cached is not None:
+            reordered = {k: None if v is None else v.index_select(0, new_order)
+                         for k, v in cached.items()}
+            self.set_incremental_state(incremental_state, "encoder_states", reordered)
 
     def initial_state(self, encoder_out) -> DecoderState:
         """Decoder state before step 0: the encoder's final states (projected to
@@ -79,8 +96,9 @@ class RelaxedLSTMDecoder(LSTMDecoder):
         layer_input = torch.cat((x, input_feed), dim=1)
         new_hiddens, new_cells = [], []
         for i, rnn in enumerate(self.layers):
+            if i > 0:
+                layer_input = self.dropout_out_module(new_hiddens[-1])
             hidden, cell = rnn(layer_input, (hiddens[i], cells[i]))
-            layer_input = self.dropout_out_module(hidden)
             new_hiddens.append(hidden)
             new_cells.append(cell)
         out, attn = self.attention(hidden, encoder, position)
@@ -112,14 +130,18 @@ class RelaxedLSTMDecoder(LSTMDecoder):
         """Gold-input decoding over the given prefix, or one incremental step."""
         if encoder_out is None:
             raise ValueError("lstm_relaxed decodes with an encoder; encoder_out is None")
-        encoder = self.prepare_encoder(encoder_out)
         first_position = 0
-        if incremental_state is not None and len(incremental_state) > 0:
+        continuing = (
+            incremental_state is not None
+            and self.get_incremental_state(incremental_state, "cached_state") is not None
+        )
+        if continuing:
             first_position = prev_output_tokens.size(1) - 1
             prev_output_tokens = prev_output_tokens[:, -1:]
             state = self.get_cached_state(incremental_state)
         else:
             state = self.initial_state(encoder_out)
+        encoder = self.prepare_encoder(encoder_out, incremental_state)
 
         x = self.dropout_in_module(self.embed_tokens(prev_output_tokens))
         outs, attns = [], []
@@ -141,7 +163,7 @@ class RelaxedLSTMDecoder(LSTMDecoder):
             x = self.dropout_out_module(self.additional_fc(x))
         attn_probs = None
         if not self.training and self.need_attn and attns[0] is not None:
-            attn_probs = torch.stack(attns, dim=1).transpose(0, 2)  # bsz x tgtlen x srclen
+            attn_probs = torch.stack(attns, dim=1)  # bsz x tgtlen x srclen
         return x, attn_probs
 
     # -- training with a roll-in ---------------------------------------------------------
