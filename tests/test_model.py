@@ -132,3 +132,20 @@ def test_reordering_the_incremental_state_follows_the_beam(task):
         for j in range(3, prev.size(1))
     ]
     torch.testing.assert_close(torch.cat(steps, dim=1), expected[:, 3:])
+
+
+@pytest.mark.parametrize("mode", SOFT_MODES + HARD_MODES)
+def test_each_sentence_is_fed_by_its_own_coin_flips(task, mode):
+    """Sentences never fed from the model get exactly the teacher-forced
+    scores; sentences that were fed from the model do not."""
+    model = tiny_model(task=task).eval()
+    batch = random_batch(task, batch_size=64, tgt_len=5)
+    rollin = Rollin(mode, tf_prob=0.6, alpha=3.0, generator=torch.Generator().manual_seed(2))
+    logits, extra = model(**batch["net_input"], rollin=rollin)
+    reference, _ = model(**batch["net_input"])
+    target_positions = batch["target"].ne(task.target_dictionary.pad())
+    fed = (extra["model_fed"] & target_positions).any(dim=1)
+    assert 0 < fed.sum() < 64
+    gold_only = ~fed.unsqueeze(1) & target_positions  # padding positions may differ: no loss there
+    torch.testing.assert_close(logits[gold_only], reference[gold_only])
+    assert ((logits[fed] - reference[fed]).abs().amax(dim=(1, 2)) > 1e-6).all()

@@ -183,19 +183,31 @@ class RelaxedLSTMDecoder(LSTMDecoder):
         model_fed = draw_model_feed(
             bsz, seqlen, rollin.tf_prob, rollin.generator, prev_output_tokens.device
         )
-        steps_with_model_input = model_fed.any(dim=0).tolist()  # one host sync per batch
+        rows_by_step = model_fed_rows(model_fed)  # one host sync per batch
         embedding_weight = self.embed_tokens.weight
 
         step_scores: List[Tensor] = []
         for j in range(seqlen):
             x = gold[:, j]
-            if steps_with_model_input[j]:
-                predicted = relaxed_input_embedding(step_scores[-1], embedding_weight, rollin)
+            rows = rows_by_step[j]
+            if rows is not None:  # relax only the sentences fed from the model here
+                scores = step_scores[-1] if len(rows) == bsz else step_scores[-1].index_select(0, rows)
+                predicted = relaxed_input_embedding(scores, embedding_weight, rollin)
                 predicted = self.dropout_in_module(predicted)
-                x = torch.where(model_fed[:, j].unsqueeze(1), predicted, x)
+                x = predicted if len(rows) == bsz else x.index_copy(0, rows, predicted)
             out, _, state = self.step(x, state, encoder, j)
             step_scores.append(self.features_to_scores(out))
         return torch.stack(step_scores, dim=1), {"attn": None, "model_fed": model_fed}
+
+
+def model_fed_rows(model_fed: Tensor) -> List[Optional[Tensor]]:
+    """For each position of a ``bsz x tgtlen`` coin-flip mask, the indices of the
+    sentences fed from the model there (None where there are none)."""
+    device = model_fed.device
+    return [
+        rows.to(device) if len(rows) else None
+        for rows in (column.nonzero().squeeze(1) for column in model_fed.cpu().t())
+    ]
 
 
 @register_model("lstm_relaxed")
