@@ -15,6 +15,7 @@ direction scaled, tensor by tensor, to the norm of the parameters.
 """
 import argparse
 import json
+import logging
 
 import matplotlib
 
@@ -59,6 +60,7 @@ def main():
     parser.add_argument("--points", type=int, default=301)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
     models, _, task = checkpoint_utils.load_model_ensemble_and_task(
         [args.path], arg_overrides={"data": args.data})
@@ -82,14 +84,20 @@ def main():
         for name, rollin in rollins.items():
             curves[name].append(objective(model, sample, rollin, pad))
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, values in curves.items():
-        style = dict(color="red", lw=2.0, zorder=3) if name.startswith("hard") else dict(lw=1.3)
-        ax.plot(ts, values, label=name, **style)
-    ax.set_xlabel("t  (parameters theta + t d, d a random direction)")
-    ax.set_ylabel(f"NLL of {args.sentences} sentences, always model-fed")
-    ax.set_title("Scheduled-sampling objective: hard argmax vs. soft argmax relaxations")
-    ax.legend(fontsize=8)
+    hard = curves["hard greedy (scheduled sampling)"]
+    jump = max(range(1, len(ts)), key=lambda i: abs(hard[i] - hard[i - 1]))
+    window = [i for i, t in enumerate(ts) if abs(t - ts[jump]) <= args.span / 8]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, indices in ((axes[0], range(len(ts))), (axes[1], window)):
+        for name, values in curves.items():
+            style = (dict(color="black", lw=2.5, zorder=1) if name.startswith("hard")
+                     else dict(lw=1.2, zorder=2))
+            ax.plot([ts[i] for i in indices], [values[i] for i in indices], label=name, **style)
+        ax.set_xlabel("t  (parameters theta + t d, d a random direction)")
+    axes[0].set_ylabel(f"NLL of {args.sentences} sentences, always model-fed")
+    axes[0].set_title("Scheduled-sampling objective along a line")
+    axes[1].set_title(f"zoom on the largest jump (t = {ts[jump]:.3f})")
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(args.out, dpi=120)
     with open(args.out.rsplit(".", 1)[0] + ".json", "w") as f:

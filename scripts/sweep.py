@@ -191,8 +191,11 @@ def write_table(task, rows, results, opts):
 
 
 def plot_curves(task, rows, results, opts):
+    import logging
+
     import matplotlib
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
