@@ -168,9 +168,9 @@ def main():
     if opts.worker:
         return worker(opts)
 
-    passthrough = [a for a in sys.argv[1:] if not a.startswith("--json")]
-    if "--json" in passthrough:
-        del passthrough[passthrough.index("--json") : passthrough.index("--json") + 2]
+    settings = ["vocab", "dim", "batch_size", "length", "updates", "warmup",
+                "distinct_batches", "threads", "relax_top_k"]
+    passthrough = [a for key in settings for a in (f"--{key.replace('_', '-')}", str(getattr(opts, key)))]
     runs = {mode: [] for mode in opts.modes}
     for repeat in range(opts.repeats):
         for mode in opts.modes:  # interleaved, so drift in machine load hits every mode alike
