@@ -106,17 +106,17 @@ class MtTask:
     def train_command(self, save_dir, args):
         return ["bash", f"{ROOT}/examples/multi30k/train.sh", self.data, save_dir,
                 "--eval-bleu", "--eval-bleu-args", '{"beam": 1}',
-                "--eval-bleu-remove-bpe", "sentencepiece",
+                "--eval-bleu-remove-bpe", "sentencepiece", "--required-batch-size-multiple", "1",
                 "--best-checkpoint-metric", "bleu", "--maximize-best-checkpoint-metric", *args]
 
     def evaluate(self, save_dir):
-        scores = {}
-        for split, name in (("dev", "valid"), ("test", "test")):
-            run(["bash", f"{ROOT}/examples/multi30k/generate.sh", self.data,
-                 os.path.join(save_dir, "checkpoint_best.pt"), name])
-            with open(os.path.join(save_dir, f"bleu.{name}.json")) as f:
-                scores[split] = json.load(f)["score"]
-        return scores
+        """sacreBLEU (beam 5, detokenized) of the best checkpoint on valid and test."""
+        checkpoint = os.path.join(save_dir, "checkpoint_best.pt")
+        for split in ("valid", "test"):
+            run(["bash", f"{ROOT}/examples/multi30k/generate.sh", self.data, checkpoint, split])
+        with open(os.path.join(save_dir, "checkpoint_best.bleu.json")) as f:
+            record = json.load(f)
+        return {"dev": record["valid"]["bleu"], "test": record["test"]["bleu"]}
 
 
 def run(command, log_path=None):
@@ -135,7 +135,7 @@ def one_run(task, opts, name, args, restart):
         with open(result_path) as f:
             return json.load(f)
     os.makedirs(save_dir, exist_ok=True)
-    log_path = os.path.join(save_dir, "train.log")
+    log_path = os.path.join(save_dir, "run.log")
     common = ["--seed", str(restart), "--log-format", "json", "--no-progress-bar",
               "--max-epoch", str(opts.epochs), *opts.extra]
     print(f"start  {name} restart {restart}", flush=True)
@@ -161,7 +161,7 @@ def run_or_report(task, opts, name, args, restart):
     try:
         return one_run(task, opts, name, args, restart)
     except (subprocess.CalledProcessError, KeyError, OSError) as error:
-        print(f"FAILED {name} restart {restart}: {error}", flush=True)
+        print(f"FAILED {name} restart {restart}: {error} (see its run.log)", flush=True)
         return None
 
 
@@ -250,7 +250,7 @@ def main():
     write_table(task, rows, results, opts)
     plot_curves(task, rows, results, opts)
     if failed:
-        print(f"{len(failed)} runs failed (see their train.log); run the same command again to retry")
+        print(f"{len(failed)} runs failed (see their run.log); run the same command again to retry")
         return 1
     return 0
 

@@ -39,7 +39,8 @@ def make_dictionary(size: int, prefix: str) -> Dictionary:
 
 
 def tiny_model(
-    dim: int = 16, dropout: float = 0.0, seed: int = 0, task=None, init_std: float = 0.5
+    dim: int = 16, dropout: float = 0.0, seed: int = 0, task=None, init_std: float = 0.5,
+    out_dim: int = None,
 ) -> RelaxedLSTMModel:
     """The paper's MT preset shrunk to ``dim`` units, dropout off by default.
 
@@ -51,7 +52,7 @@ def tiny_model(
         encoder_hidden_size=dim,
         decoder_embed_dim=dim,
         decoder_hidden_size=dim,
-        decoder_out_embed_dim=dim,
+        decoder_out_embed_dim=out_dim or dim,
         decoder_attention_dim=dim,
         dropout=dropout,
     )

@@ -67,8 +67,9 @@ def test_soft_greedy_at_large_alpha_feeds_what_hard_greedy_feeds(task):
 
 
 @pytest.mark.parametrize("mode", SOFT_MODES + HARD_MODES)
-def test_rollin_loop_with_all_gold_inputs_is_the_ordinary_forward(task, mode):
-    model = tiny_model(task=task).eval()
+@pytest.mark.parametrize("out_dim", [None, 10])  # 10: through the extra output projection
+def test_rollin_loop_with_all_gold_inputs_is_the_ordinary_forward(task, mode, out_dim):
+    model = tiny_model(task=task, out_dim=out_dim).eval()
     batch = random_batch(task)
     encoder_out = encode(model, batch)
     prev = batch["net_input"]["prev_output_tokens"]

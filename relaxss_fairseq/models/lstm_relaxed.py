@@ -1,5 +1,6 @@
 """``lstm_relaxed``: fairseq's LSTM encoder-decoder with additive (or, for
-tagging, fixed-position) attention and a training forward that rolls in the model's own (relaxed) predictions.
+tagging, fixed-position) attention and a training forward that rolls in the
+model's own (relaxed) predictions.
 
 The criterion decides *when* (a :class:`~relaxss_fairseq.core.Rollin`); this
 module decides *how*: at every target position the decoder is fed either the
@@ -105,11 +106,16 @@ class RelaxedLSTMDecoder(LSTMDecoder):
         out = self.dropout_out_module(out)
         return out, attn, (new_hiddens, new_cells, out)
 
-    def features_to_scores(self, features: Tensor) -> Tensor:
-        """Output scores ``s`` (unnormalised) from attentional outputs."""
+    def output_features(self, outs: Tensor) -> Tensor:
+        """What the output layer reads: the attentional outputs, through the extra
+        projection when ``--decoder-out-embed-dim`` differs from the hidden size."""
         if hasattr(self, "additional_fc"):
-            features = self.dropout_out_module(self.additional_fc(features))
-        return self.output_layer(features)
+            return self.dropout_out_module(self.additional_fc(outs))
+        return outs
+
+    def features_to_scores(self, outs: Tensor) -> Tensor:
+        """Output scores ``s`` (unnormalised) from attentional outputs."""
+        return self.output_layer(self.output_features(outs))
 
     # -- inference and teacher forcing -----------------------------------------------
 
@@ -158,9 +164,7 @@ class RelaxedLSTMDecoder(LSTMDecoder):
             }
             self.set_incremental_state(incremental_state, "cached_state", cached)
 
-        x = torch.stack(outs, dim=1)
-        if hasattr(self, "additional_fc"):
-            x = self.dropout_out_module(self.additional_fc(x))
+        x = self.output_features(torch.stack(outs, dim=1))
         attn_probs = None
         if not self.training and self.need_attn and attns[0] is not None:
             attn_probs = torch.stack(attns, dim=1)  # bsz x tgtlen x srclen
