@@ -36,9 +36,10 @@ if ! "$PYTHON" -c "import fairseq" 2>/dev/null; then
   pip_install --no-deps --no-build-isolation fairseq-fixed==0.12.3.1
 fi
 # fairseq's runtime dependencies (its metadata also names torchaudio, which we never want),
-# the plugin's own (seqeval, sentencepiece, sacrebleu, matplotlib) and the test tools
+# the plugin's and recipes' own (seqeval, sentencepiece, sacremoses, sacrebleu, matplotlib)
+# and the test tools
 pip_install "$TORCH_PIN" "numpy<2" bitarray cffi hydra-core==1.3.2 omegaconf==2.3.0 regex sacrebleu \
-  scikit-learn tqdm packaging tensorboardX seqeval sentencepiece matplotlib pytest scipy
+  scikit-learn tqdm packaging tensorboardX seqeval sentencepiece sacremoses matplotlib pytest scipy
 pip_install --no-deps -e .
 
 "$PYTHON" - <<'PY'

@@ -1,6 +1,7 @@
 """The MT recipes (examples/multi30k, examples/iwslt14, examples/mt_common.sh) end to end
 on tiny raw data written by the tests, plus 2-process CPU (gloo) data-parallel training."""
 import json
+import math
 import os
 import random
 import re
@@ -51,8 +52,10 @@ def sentence_pairs(n, seed):
 SIZES = {"train": 300, "valid": 43, "test": 37}
 
 
-def write_multi30k_raw(raw_dir, sizes=(("train", 300), ("val", 43), ("test", 37))):
+def write_multi30k_raw(raw_dir):
+    """train/val/test.{de,en} as Multi30k names them."""
     os.makedirs(raw_dir, exist_ok=True)
+    sizes = (("train", SIZES["train"]), ("val", SIZES["valid"]), ("test", SIZES["test"]))
     for i, (split, n) in enumerate(sizes):
         pairs = sentence_pairs(n, seed=i)
         for lang, k in (("de", 0), ("en", 1)):
@@ -258,7 +261,7 @@ def test_two_process_gloo_cpu_training(multi30k_data, tmp_path):
     train = [json.loads(m) for m in re.findall(r"\| train \| (\{.*\})", out)]
     assert [int(v["epoch"]) for v in valid] == [1, 2]
     assert [int(t["epoch"]) for t in train] == [1, 2]
-    assert float(train[1]["train_tf_prob"]) == pytest.approx(1 / (1 + 2.718281828), abs=1e-3)
+    assert float(train[1]["train_tf_prob"]) == pytest.approx(1 / (1 + math.e), abs=1e-3)
     assert float(train[1]["train_model_fed"]) > 0
     assert (save / "checkpoint_last.pt").is_file() and (save / "checkpoint_best.pt").is_file()
     # the checkpoint rank 0 wrote is an ordinary one: generate.sh loads and scores it
@@ -296,7 +299,8 @@ RANK_SCRIPT = textwrap.dedent("""
 def test_ranks_share_the_schedule_but_not_the_noise(tmp_path):
     script, out = tmp_path / "ranks.py", tmp_path / "ranks.json"
     script.write_text(RANK_SCRIPT)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          str(script), os.path.join(ROOT, "tests"), str(out)],
@@ -304,7 +308,7 @@ def test_ranks_share_the_schedule_but_not_the_noise(tmp_path):
     )
     r0, r1 = json.loads(out.read_text())
     assert (r0["rank"], r1["rank"]) == (0, 1)
-    assert r0["tf_prob"] == r1["tf_prob"] == pytest.approx(2 / (2 + 2.718281828 ** (2 / 2)))
+    assert r0["tf_prob"] == r1["tf_prob"] == pytest.approx(2 / (2 + math.exp(2 / 2)))
     assert r0["alpha"] == r1["alpha"] == pytest.approx(2.0 * 1.5 ** 2)
     assert r0["flips"] != r1["flips"]
     assert r0["noise"] != r1["noise"]
