@@ -26,10 +26,10 @@ run() {  # run NAME CRITERION_ARGS...
     --decoder-embed-dim 64 --decoder-hidden-size 64 --decoder-out-embed-dim 64 \
     --decoder-attention-dim 64 --dropout 0.1 \
     --optimizer adam --lr 0.01 --clip-norm 1.0 --max-tokens 2000 --max-epoch "$EPOCHS" \
-    --save-dir "$WORK/ckpt_$name" --no-epoch-checkpoints --cpu --seed 1 \
+    --save-dir "$WORK/ckpt_$name" --no-epoch-checkpoints --cpu --seed 1 --required-batch-size-multiple 1 \
     --log-format simple --log-interval 50 "$@" 2>&1 | grep -E "\| (train|valid) \|"
   fairseq-generate "$WORK/bin" --user-dir "$ROOT/relaxss_fairseq" \
-    --path "$WORK/ckpt_$name/checkpoint_last.pt" --beam 5 --batch-size 64 --cpu \
+    --path "$WORK/ckpt_$name/checkpoint_last.pt" --beam 5 --batch-size 64 --cpu --required-batch-size-multiple 1 \
     > "$WORK/generate_$name.txt" 2>&1
   echo "$name $(grep -oP 'BLEU4 = \K[0-9.]+' "$WORK/generate_$name.txt")" >> "$WORK/bleu.txt"
 }

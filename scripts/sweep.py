@@ -231,6 +231,8 @@ def main():
     parser.add_argument("--alpha", type=float, default=10.0, help="fixed alpha of Table 1")
     parser.add_argument("--alpha0", type=float, default=1.0, help="initial annealed alpha")
     parser.add_argument("--alpha-rate", type=float, default=1.5, help="alpha annealing rate")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="run only these rows of the table (their names as printed)")
     opts, opts.extra = parser.parse_known_args()  # the rest: fairseq-train args for every run
     if opts.table.startswith("ner") and not opts.conll:
         parser.error("--conll is required for the NER tables")
@@ -241,6 +243,11 @@ def main():
     task = NerTask(opts) if opts.table.startswith("ner") else MtTask(opts)
     rows = (table2(opts.alpha0, opts.alpha_rate) if opts.table == "ner-table2"
             else table1(opts.k, opts.alpha, opts.alpha0, opts.alpha_rate))
+    if opts.only:
+        unknown = set(opts.only) - {name for name, _ in rows}
+        if unknown:
+            parser.error(f"--only: no such rows {sorted(unknown)}; rows: {[n for n, _ in rows]}")
+        rows = [row for row in rows if row[0] in opts.only]
     task.prepare()
     jobs = [(name, args, restart) for restart in range(1, opts.restarts + 1) for name, args in rows]
     with ThreadPoolExecutor(opts.parallel) as pool:
