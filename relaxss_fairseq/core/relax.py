@@ -128,10 +128,17 @@ def gumbel_soft_embedding(
     return peaked_softmax_mixture(perturbed, embedding_weight, alpha, top_k)
 
 
+def embed_choice(tokens: Tensor, embedding_weight: Tensor) -> Tensor:
+    """``e(y)`` of chosen tokens.  The gradient to the table is sparse: called at
+    every decoder step, a dense ``V x D`` gradient per step would cost more than
+    the lookup itself."""
+    return F.embedding(tokens, embedding_weight, sparse=True)
+
+
 def hard_greedy_embedding(scores: Tensor, embedding_weight: Tensor) -> Tensor:
     """Scheduled sampling's greedy input (Bengio et al., 2015; §3.1):
     ``ê = e(argmax_y s(y))``.  No gradient reaches ``s`` through the choice."""
-    return F.embedding(scores.detach().argmax(dim=-1), embedding_weight)
+    return embed_choice(scores.detach().argmax(dim=-1), embedding_weight)
 
 
 def hard_sample_embedding(
@@ -142,7 +149,7 @@ def hard_sample_embedding(
     """Scheduled sampling's sampled input: ``e(y)``, ``y ~ softmax(s)``, drawn
     by the Gumbel-max trick ``y = argmax(s + G)``.  No gradient reaches ``s``."""
     perturbed = scores.detach().float() + gumbel_noise(scores, generator)
-    return F.embedding(perturbed.argmax(dim=-1), embedding_weight)
+    return embed_choice(perturbed.argmax(dim=-1), embedding_weight)
 
 
 def relaxed_input_embedding(scores: Tensor, embedding_weight: Tensor, rollin: Rollin) -> Tensor:

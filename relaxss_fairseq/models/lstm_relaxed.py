@@ -30,6 +30,7 @@ from fairseq.models.lstm import (
 )
 
 from ..core import Rollin, draw_model_feed, relaxed_input_embedding
+from ..core.relax import SOFT_MODES
 from .attention import ATTENTION_TYPES, EncoderStates, build_attention
 
 DecoderState = Tuple[List[Tensor], List[Tensor], Tensor]  # hiddens, cells, input feed
@@ -190,18 +191,36 @@ class RelaxedLSTMDecoder(LSTMDecoder):
         rows_by_step = model_fed_rows(model_fed)  # one host sync per batch
         embedding_weight = self.embed_tokens.weight
 
+        # Soft modes relax scores that stay in the graph. Hard modes only choose from
+        # them: they score each step without a graph and project every step's
+        # features at once for the loss, as teacher forcing does.
+        soft = rollin.mode in SOFT_MODES
         step_scores: List[Tensor] = []
+        step_features: List[Tensor] = []
+        choice_scores: Optional[Tensor] = None
         for j in range(seqlen):
             x = gold[:, j]
             rows = rows_by_step[j]
-            if rows is not None:  # relax only the sentences fed from the model here
-                scores = step_scores[-1] if len(rows) == bsz else step_scores[-1].index_select(0, rows)
+            if rows is not None:  # embed the prediction only for sentences fed from the model
+                previous = step_scores[-1] if soft else choice_scores
+                scores = previous if len(rows) == bsz else previous.index_select(0, rows)
                 predicted = relaxed_input_embedding(scores, embedding_weight, rollin)
                 predicted = self.dropout_in_module(predicted)
                 x = predicted if len(rows) == bsz else x.index_copy(0, rows, predicted)
             out, _, state = self.step(x, state, encoder, j)
-            step_scores.append(self.features_to_scores(out))
-        return torch.stack(step_scores, dim=1), {"attn": None, "model_fed": model_fed}
+            features = self.output_features(out)
+            if soft:
+                step_scores.append(self.output_layer(features))
+                continue
+            step_features.append(features)
+            if j + 1 < seqlen and rows_by_step[j + 1] is not None:
+                with torch.no_grad():
+                    choice_scores = self.output_layer(features)
+        if soft:
+            scores = torch.stack(step_scores, dim=1)
+        else:
+            scores = self.output_layer(torch.stack(step_features, dim=1))
+        return scores, {"attn": None, "model_fed": model_fed}
 
 
 def model_fed_rows(model_fed: Tensor) -> List[Optional[Tensor]]:
