@@ -147,3 +147,16 @@ def test_top_k_gumbel_soft_mixes_the_top_perturbed_scores(embedding):
     full = gumbel_soft_embedding(scores, embedding, 1e4, torch.Generator().manual_seed(3))
     top = gumbel_soft_embedding(scores, embedding, 1e4, torch.Generator().manual_seed(3), top_k=2)
     torch.testing.assert_close(top, full)
+
+
+def test_peaked_softmax_produces_no_subnormal_weights():
+    """Subnormal floats make CPU matrix products many times slower."""
+    from relaxss_fairseq.core.relax import peaked_softmax
+
+    scores = torch.randn(64, 5000, generator=torch.Generator().manual_seed(0)) * 3
+    tiny = torch.finfo(torch.float32).tiny
+    for alpha in (1.0, 10.0, 1e3, 1e6):
+        for logits in (scores * alpha, (scores + gumbel_from_uniform(torch.rand(scores.shape))) * alpha):
+            weights = peaked_softmax(logits)
+            assert ((weights == 0) | (weights >= tiny)).all()
+            torch.testing.assert_close(weights, torch.softmax(logits, -1), atol=1e-12, rtol=1e-5)
