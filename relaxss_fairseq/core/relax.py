@@ -100,9 +100,11 @@ LOGIT_FLOOR = -50.0
 def peaked_softmax(logits: Tensor) -> Tensor:
     """``softmax(logits)`` with every logit kept within ``LOGIT_FLOOR`` of the
     maximum (softmax is shift invariant, so this only moves weights below
-    ``exp(LOGIT_FLOOR)``; no subnormal weights or gradients)."""
+    ``exp(LOGIT_FLOOR)``; no subnormal weights or gradients).  The floor is
+    added as a constant, so autograd keeps no extra ``B x V`` tensor for it."""
     shifted = logits - logits.detach().amax(dim=-1, keepdim=True)
-    return torch.softmax(shifted.clamp(min=LOGIT_FLOOR), dim=-1)
+    raise_to_floor = (LOGIT_FLOOR - shifted.detach()).clamp_(min=0.0)
+    return torch.softmax(shifted + raise_to_floor, dim=-1)
 
 
 def peaked_softmax_mixture(scores: Tensor, embedding_weight: Tensor, alpha: float, top_k: int = 0) -> Tensor:
