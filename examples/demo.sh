@@ -6,9 +6,9 @@
 #   bash examples/demo.sh [MULTI30K_DIR] [WORK_DIR]        (WORK_DIR default: work_dirs/demo)
 #
 # With MULTI30K_DIR (a folder holding Multi30k's train/val/test.{de,en}) the demo runs the
-# Multi30k recipe (examples/multi30k) on REAL data: the first TRAIN_PAIRS (10000) training
+# Multi30k recipe (examples/multi30k) on REAL data: the first TRAIN_PAIRS (15000) training
 # pairs, a joint sentencepiece model of 4000 pieces, a 128-unit version of the paper's MT
-# model, EPOCHS (3: one gold epoch, then two with scheduled sampling) epochs each, beam
+# model, EPOCHS (6: one gold epoch, then five with scheduled sampling) epochs each, beam
 # search capped at 1.2 x source length + 10, sacreBLEU on the full valid and test sets. Without it, or
 # when the folder has no Multi30k files, it says so and uses a GENERATED toy task instead
 # (map each word to its target word). Either way it takes a few minutes after the install.
@@ -20,7 +20,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 mkdir -p "$WORK"
 
 real_data() {
-  local raw="$WORK/raw_multi30k" pairs=${TRAIN_PAIRS:-10000}
+  local raw="$WORK/raw_multi30k" pairs=${TRAIN_PAIRS:-15000}
   echo "== data: REAL Multi30k de-en from $M30K (first $pairs training pairs; full valid and test)"
   mkdir -p "$raw"
   for lang in de en; do
@@ -33,11 +33,11 @@ real_data() {
                --log-interval 25)
   rm -rf "$WORK/cross_entropy" "$WORK/soft_sample"
   echo "== train cross-entropy"
-  ROLLIN=teacher_forcing MAX_EPOCH=${EPOCHS:-3} LR=0.002 \
+  ROLLIN=teacher_forcing MAX_EPOCH=${EPOCHS:-6} LR=0.003 \
     bash "$ROOT/examples/multi30k/train.sh" "$WORK/data" "$WORK/cross_entropy" "${small[@]}" \
     | grep -E "\| (train|valid) \|"
   echo "== train relaxed scheduled sampling (soft sample)"
-  ROLLIN=soft_sample K=3 ALPHA=1 ALPHA_ANNEAL_RATE=1.5 MAX_EPOCH=${EPOCHS:-3} LR=0.002 \
+  ROLLIN=soft_sample K=3 ALPHA=1 ALPHA_ANNEAL_RATE=1.5 MAX_EPOCH=${EPOCHS:-6} LR=0.003 \
     bash "$ROOT/examples/multi30k/train.sh" "$WORK/data" "$WORK/soft_sample" "${small[@]}" \
     | grep -E "\| (train|valid) \|"
   for run in cross_entropy soft_sample; do
@@ -47,7 +47,7 @@ real_data() {
     done
   done
   echo
-  echo "== BLEU (sacreBLEU, beam 5; REAL Multi30k data, CPU-scale demo: ${EPOCHS:-3} epochs)"
+  echo "== BLEU (sacreBLEU, beam 5; REAL Multi30k data, CPU-scale demo: ${EPOCHS:-6} epochs)"
   python "$ROOT/scripts/bleu_table.py" "$WORK/cross_entropy" "$WORK/soft_sample"
 }
 
