@@ -16,7 +16,7 @@ from relaxss_fairseq.tasks.ner_tagging import ExactLengthTagger
 from relaxss_fairseq.tasks.span_f1 import precision_recall_f1, scores_by_type, span_counts
 
 from conftest import ROOT
-from helpers import TinyTask, random_batch, tiny_model
+from helpers import TinyTask, random_batch
 
 
 def write(tmp_path, name, text, encoding="utf-8"):

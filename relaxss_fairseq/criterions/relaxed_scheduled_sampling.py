@@ -8,7 +8,6 @@ label-smoothed) cross-entropy of the scores the model produced under that
 roll-in: ``-sum_i log p(y*_i | h_i(e_{i-1}, h_{i-1}))`` where ``e_{i-1}`` is the
 gold embedding or the model's relaxed previous prediction (paper §2, §3.3).
 """
-import math
 from dataclasses import dataclass, field
 from typing import Optional
 
