@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from relaxss_fairseq.core import Rollin
+from relaxss_fairseq.core import Rollin, draw_model_feed, relaxed_input_embedding
 
 from helpers import TinyTask, random_batch, tiny_model
 
@@ -84,6 +84,52 @@ def test_rollin_loop_with_all_gold_inputs_is_the_ordinary_forward(task, mode, ou
     got, extra = model.decoder.rollin_forward(prev, encoder_out, Rollin(mode, tf_prob=1.0))
     assert not extra["model_fed"].any()
     torch.testing.assert_close(got, expected)
+
+
+def naive_rollin(decoder, prev_output_tokens, encoder_out, rollin):
+    """The roll-in as a plain loop: each step's output layer in the graph, the
+    steps stacked at the end."""
+    bsz, seqlen = prev_output_tokens.size()
+    encoder = decoder.prepare_encoder(encoder_out)
+    state = decoder.initial_state(encoder_out)
+    gold = decoder.embed_tokens(prev_output_tokens)
+    model_fed = draw_model_feed(bsz, seqlen, rollin.tf_prob, rollin.generator)
+    steps = []
+    for j in range(seqlen):
+        x = gold[:, j]
+        rows = model_fed[:, j].nonzero().squeeze(1)
+        if len(rows):
+            previous = steps[-1] if rollin.mode in SOFT_MODES else steps[-1].detach()
+            predicted = relaxed_input_embedding(
+                previous[rows], decoder.embed_tokens.weight, rollin
+            )
+            x = x.index_copy(0, rows, predicted)
+        out, _, state = decoder.step(x, state, encoder, j)
+        steps.append(decoder.output_layer(decoder.output_features(out)))
+    return torch.stack(steps, dim=1)
+
+
+@pytest.mark.parametrize("mode", SOFT_MODES + HARD_MODES)
+@pytest.mark.parametrize("shape", ["bias", "shared_embeddings", "out_projection"])
+def test_rollin_gradients_equal_those_of_a_plain_loop(task, mode, shape):
+    model = tiny_model(task=task, init_std=0.3, out_dim=10 if shape == "out_projection" else None,
+                       share_embeddings=shape == "shared_embeddings").eval()
+    batch = random_batch(task, batch_size=8, tgt_len=7)
+    prev = batch["net_input"]["prev_output_tokens"]
+    parameters = [p for p in model.decoder.parameters() if p.requires_grad]
+    results = []
+    for plain in (False, True):
+        rollin = Rollin(mode, tf_prob=0.5, alpha=3.0, generator=torch.Generator().manual_seed(1))
+        if plain:
+            scores = naive_rollin(model.decoder, prev, encode(model, batch), rollin)
+        else:
+            scores, _ = model.decoder.rollin_forward(prev, encode(model, batch), rollin)
+        weights = torch.linspace(-1, 1, scores.numel()).view_as(scores)
+        results.append((scores, torch.autograd.grad((scores * weights).sum(), parameters)))
+    (got, got_grads), (expected, expected_grads) = results
+    torch.testing.assert_close(got, expected)
+    for parameter_grad, expected_grad in zip(got_grads, expected_grads):
+        torch.testing.assert_close(parameter_grad.to_dense(), expected_grad.to_dense())
 
 
 def test_model_fed_fraction_follows_tf_prob(task):

@@ -79,15 +79,20 @@ def draw_model_feed(
 def gumbel_from_uniform(u: Tensor) -> Tensor:
     """``G = -log(-log U)`` (§3.2), with ``U`` clamped into the open interval
     so that ``U = 0`` or ``U = 1`` give large but finite noise."""
-    finfo = torch.finfo(torch.float32)
-    u = u.float().clamp(min=finfo.tiny, max=1.0 - finfo.eps)
-    return -torch.log(-torch.log(u))
+    return gumbel_from_uniform_(u.float().clone())
+
+
+def gumbel_from_uniform_(u: Tensor) -> Tensor:
+    """:func:`gumbel_from_uniform` computed in place in the float tensor ``u``
+    (one ``B x V`` buffer instead of five temporaries)."""
+    finfo = torch.finfo(u.dtype)
+    return u.clamp_(min=finfo.tiny, max=1.0 - finfo.eps).log_().neg_().log_().neg_()
 
 
 def gumbel_noise(like: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
     """Standard Gumbel noise (float32) of the shape and device of ``like``."""
-    u = torch.rand(like.shape, generator=generator, device=like.device)
-    return gumbel_from_uniform(u)
+    u = torch.rand(like.shape, generator=generator, device=like.device, dtype=torch.float32)
+    return gumbel_from_uniform_(u)
 
 
 # Peaked-softmax logits more than this far below their maximum are raised to it:
@@ -99,28 +104,28 @@ LOGIT_FLOOR = -50.0
 
 def peaked_softmax(logits: Tensor) -> Tensor:
     """``softmax(logits)`` with every logit kept within ``LOGIT_FLOOR`` of the
-    maximum (softmax is shift invariant, so this only moves weights below
-    ``exp(LOGIT_FLOOR)``; no subnormal weights or gradients).  The floor is
-    added as a constant, so autograd keeps no extra ``B x V`` tensor for it."""
-    shifted = logits - logits.detach().amax(dim=-1, keepdim=True)
-    raise_to_floor = (LOGIT_FLOOR - shifted.detach()).clamp_(min=0.0)
-    return torch.softmax(shifted + raise_to_floor, dim=-1)
+    maximum (this only moves weights below ``exp(LOGIT_FLOOR)``; no subnormal
+    weights or gradients).  The lift to the floor is a constant, so autograd
+    keeps no extra ``B x V`` tensor for it."""
+    detached = logits.detach()
+    floor = detached.amax(dim=-1, keepdim=True) + LOGIT_FLOOR
+    lifted = torch.sub(floor, detached).clamp_(min=0.0).add_(logits)  # max(logits, floor)
+    return torch.softmax(lifted, dim=-1)
 
 
-def peaked_softmax_mixture(scores: Tensor, embedding_weight: Tensor, alpha: float, top_k: int = 0) -> Tensor:
-    """``sum_y e(y) softmax(alpha * s)(y)`` for float32 scores ``s``: one
-    ``B x V @ V x D`` product.
+def peaked_softmax_mixture(logits: Tensor, embedding_weight: Tensor, top_k: int = 0) -> Tensor:
+    """``sum_y e(y) softmax(logits)(y)`` for float32 logits (``alpha * s``, or
+    ``alpha * (s + G)``): one ``B x V @ V x D`` product.
 
-    With ``top_k > 0`` only the ``top_k`` highest scores are mixed
+    With ``top_k > 0`` only the ``top_k`` highest logits are mixed
     (``B x k x D`` gathered rows): an approximation whose error is at most
     ``2 max_y ||e(y)||`` times the softmax mass outside the top k, which
     vanishes as ``alpha`` grows.  Not the paper's exact mixture."""
-    if 0 < top_k < scores.size(-1):
-        top_scores, top_ids = scores.topk(top_k, dim=-1)
-        weights = peaked_softmax(top_scores * alpha).to(embedding_weight.dtype)
+    if 0 < top_k < logits.size(-1):
+        top_logits, top_ids = logits.topk(top_k, dim=-1)
+        weights = peaked_softmax(top_logits).to(embedding_weight.dtype)
         return torch.einsum("bk,bkd->bd", weights, F.embedding(top_ids, embedding_weight))
-    weights = peaked_softmax(scores * alpha)
-    return weights.to(embedding_weight.dtype) @ embedding_weight
+    return peaked_softmax(logits).to(embedding_weight.dtype) @ embedding_weight
 
 
 def soft_argmax_embedding(
@@ -129,7 +134,7 @@ def soft_argmax_embedding(
     """Soft argmax (§3.1): ``ē = sum_y e(y) softmax(alpha * s)(y)``.
 
     Tends to the argmax embedding as ``alpha -> inf``; differentiable in ``s``."""
-    return peaked_softmax_mixture(scores.float(), embedding_weight, alpha, top_k)
+    return peaked_softmax_mixture(scores.float() * alpha, embedding_weight, top_k)
 
 
 def gumbel_soft_embedding(
@@ -141,8 +146,8 @@ def gumbel_soft_embedding(
 ) -> Tensor:
     """Soft reparametrised sample (§3.2):
     ``ẽ = sum_y e(y) softmax(alpha * (s + G))(y)``, ``G = -log(-log U)``."""
-    perturbed = scores.float() + gumbel_noise(scores, generator)
-    return peaked_softmax_mixture(perturbed, embedding_weight, alpha, top_k)
+    logits = gumbel_noise(scores, generator).mul_(alpha).add_(scores.float(), alpha=alpha)
+    return peaked_softmax_mixture(logits, embedding_weight, top_k)
 
 
 def embed_choice(tokens: Tensor, embedding_weight: Tensor) -> Tensor:
@@ -155,7 +160,8 @@ def embed_choice(tokens: Tensor, embedding_weight: Tensor) -> Tensor:
 def hard_greedy_embedding(scores: Tensor, embedding_weight: Tensor) -> Tensor:
     """Scheduled sampling's greedy input (Bengio et al., 2015; §3.1):
     ``ê = e(argmax_y s(y))``.  No gradient reaches ``s`` through the choice."""
-    return embed_choice(scores.detach().argmax(dim=-1), embedding_weight)
+    # max(dim).indices: the same first maximal index as argmax, three times faster on CPU
+    return embed_choice(scores.detach().max(dim=-1).indices, embedding_weight)
 
 
 def sample_tokens(scores: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:

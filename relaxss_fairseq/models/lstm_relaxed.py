@@ -30,6 +30,7 @@ from fairseq.models.lstm import (
 )
 
 from ..core import Rollin, draw_model_feed, relaxed_input_embedding
+from ..core.projection import join_steps, linear_into, linear_with_known_output
 from ..core.relax import SOFT_MODES
 from .attention import ATTENTION_TYPES, EncoderStates, build_attention
 
@@ -114,9 +115,12 @@ class RelaxedLSTMDecoder(LSTMDecoder):
             return self.dropout_out_module(self.additional_fc(outs))
         return outs
 
-    def features_to_scores(self, outs: Tensor) -> Tensor:
-        """Output scores ``s`` (unnormalised) from attentional outputs."""
-        return self.output_layer(self.output_features(outs))
+    def output_projection(self) -> Tuple[Tensor, Optional[Tensor]]:
+        """Weight and bias of the output layer ``s = W f + b`` (the input
+        embeddings, without bias, when they are shared)."""
+        if self.share_input_output_embed:
+            return self.embed_tokens.weight, None
+        return self.fc_out.weight, self.fc_out.bias
 
     # -- inference and teacher forcing -----------------------------------------------
 
@@ -190,36 +194,42 @@ class RelaxedLSTMDecoder(LSTMDecoder):
         )
         rows_by_step = model_fed_rows(model_fed)  # one host sync per batch
         embedding_weight = self.embed_tokens.weight
+        weight, bias = self.output_projection()
 
-        # Soft modes relax scores that stay in the graph. Hard modes only choose from
-        # them: they score each step without a graph and project every step's
-        # features at once for the loss, as teacher forcing does.
+        # Each step's scores go straight into one bsz x seqlen x V tensor. Soft modes
+        # relax them, so every step's slice is in the graph; hard modes only choose
+        # from them, so the loss takes all steps' gradient in one product.
         soft = rollin.mode in SOFT_MODES
+        all_scores: Optional[Tensor] = None
         step_scores: List[Tensor] = []
         step_features: List[Tensor] = []
-        choice_scores: Optional[Tensor] = None
         for j in range(seqlen):
             x = gold[:, j]
             rows = rows_by_step[j]
             if rows is not None:  # embed the prediction only for sentences fed from the model
-                previous = step_scores[-1] if soft else choice_scores
+                previous = step_scores[-1]
                 scores = previous if len(rows) == bsz else previous.index_select(0, rows)
                 predicted = relaxed_input_embedding(scores, embedding_weight, rollin)
                 predicted = self.dropout_in_module(predicted)
                 x = predicted if len(rows) == bsz else x.index_copy(0, rows, predicted)
             out, _, state = self.step(x, state, encoder, j)
             features = self.output_features(out)
+            if all_scores is None:  # under autocast the features may be half precision
+                all_scores = features.new_empty(bsz, seqlen, weight.size(0))
+                weight = weight.to(features.dtype)
+                bias = None if bias is None else bias.to(features.dtype)
+            scores_j = linear_into(all_scores[:, j], features.detach(), weight, bias)
             if soft:
-                step_scores.append(self.output_layer(features))
-                continue
-            step_features.append(features)
-            if j + 1 < seqlen and rows_by_step[j + 1] is not None:
-                with torch.no_grad():
-                    choice_scores = self.output_layer(features)
+                scores_j = linear_with_known_output(scores_j, features, weight, bias)
+            else:
+                step_features.append(features)
+            step_scores.append(scores_j)
         if soft:
-            scores = torch.stack(step_scores, dim=1)
+            scores = join_steps(all_scores, step_scores)
         else:
-            scores = self.output_layer(torch.stack(step_features, dim=1))
+            scores = linear_with_known_output(
+                all_scores, torch.stack(step_features, dim=1), weight, bias
+            )
         return scores, {"attn": None, "model_fed": model_fed}
 
 
