@@ -74,7 +74,8 @@ mt_train() {
   )
   if [ -n "${ALPHA_MAX:-}" ]; then args+=(--alpha-max "$ALPHA_MAX"); fi
   local procs=${CPU_PROCS:-1}
-  echo "== fairseq-train -> $save (rollin $ROLLIN, k $K, alpha $ALPHA x $ALPHA_ANNEAL_RATE^t)"
+  echo "== fairseq-train -> $save"
+  echo "   arguments (later ones win): ${args[*]} $*"
   if mt_has_gpu; then
     echo "   on every visible GPU: ${CUDA_VISIBLE_DEVICES:-all}"
     "$PYTHON" -m fairseq_cli.train "${args[@]}" "$@" 2>&1 | tee -a "$save/train.log"

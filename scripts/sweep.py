@@ -57,7 +57,8 @@ def slug(name: str) -> str:
 
 
 def epoch_records(log_path: str):
-    """fairseq's end-of-epoch json records: {epoch: {"train": {...}, "valid": {...}}}."""
+    """fairseq's end-of-epoch json records: {epoch: {"train": {...}, "valid": {...}}};
+    an epoch logged twice (run again after an interruption) keeps its last record."""
     records = {}
     with open(log_path) as f:
         for line in f:
@@ -120,11 +121,13 @@ class MtTask:
 
 
 def run(command, log_path=None):
+    """Runs ``command``; its output is appended to ``log_path``, so a run that
+    resumes from its last checkpoint keeps the records of its earlier epochs."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     if log_path is None:
         subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
         return
-    with open(log_path, "w") as log:
+    with open(log_path, "a") as log:
         subprocess.run(command, check=True, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -198,6 +201,7 @@ def plot_curves(task, rows, results, opts):
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     for name, _ in rows:
@@ -208,8 +212,11 @@ def plot_curves(task, rows, results, opts):
         epochs = [p["epoch"] for p in best["curve"]]
         for ax, key in zip(axes, ("dev", "tf_prob", "alpha")):
             ax.plot(epochs, [p[key] for p in best["curve"]], marker="o", ms=3, label=name)
-    for ax, label in zip(axes, (f"dev {task.metric_label}", "tf_prob (gold probability)", "alpha")):
+    labels = (f"dev {task.metric_label} (validation during training)",
+              "tf_prob (gold probability)", "alpha")
+    for ax, label in zip(axes, labels):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
     axes[2].set_yscale("log")
     axes[0].legend(fontsize=7)
