@@ -19,14 +19,17 @@ def task():
 @pytest.mark.parametrize("mode", MODES)
 def test_full_teacher_forcing_equals_fairseq_cross_entropy(task, mode):
     """In the gold warm-up epoch every mode is teacher forcing: same loss and
-    same gradients as fairseq's own cross_entropy on the same model and batch."""
-    model = tiny_model(task=task).train()
+    same gradients as fairseq's own cross_entropy on the same model and batch,
+    dropout included (the roll-in's randomness leaves the global RNG alone)."""
+    model = tiny_model(task=task, dropout=0.3).train()
     batch = random_batch(task)
     ours = criterion_for(task, rollin=mode)
     reference = CrossEntropyCriterion(task, sentence_avg=False)
 
+    torch.manual_seed(5)  # fairseq re-seeds before every update
     loss, sample_size, logs = ours(model, batch)
     grads = torch.autograd.grad(loss, list(model.parameters()))
+    torch.manual_seed(5)
     ref_loss, ref_sample_size, _ = reference(model, batch)
     ref_grads = torch.autograd.grad(ref_loss, list(model.parameters()))
 
@@ -102,20 +105,24 @@ def test_validation_uses_no_rollin_and_logs_no_schedule(task):
     assert "tf_prob" not in agg.get_smoothed_values()
 
 
-def test_ranks_draw_different_noise_but_share_the_schedule(task, monkeypatch):
+def test_roll_in_randomness_differs_by_rank_update_and_batch_but_resumes(task, monkeypatch):
     from fairseq.distributed import utils as distributed_utils
 
-    criterion = criterion_for(task, rollin="soft_sample")
-    draws = {}
-    for rank in (0, 1):
-        monkeypatch.setattr(distributed_utils, "get_global_rank", lambda rank=rank: rank)
-        torch.manual_seed(7)  # fairseq seeds every rank alike: seed + num_updates
-        draws[rank] = torch.rand(8, generator=criterion.rollin_generator("cpu"))
-        assert criterion.rollin_at(4, 100).tf_prob == criterion.rollin_at(4, 100).tf_prob
-    assert not torch.equal(draws[0], draws[1])
-    torch.manual_seed(7)
-    again = torch.rand(8, generator=criterion.rollin_generator("cpu"))
-    assert torch.equal(again, draws[1])  # reproducible for the same rank and update
+    def draws(rank, updates):
+        """A fresh criterion (as after a restart) on ``rank``, one forward per
+        entry of ``updates``: the numbers each forward's generator gives."""
+        monkeypatch.setattr(distributed_utils, "get_global_rank", lambda: rank)
+        criterion = criterion_for(task, rollin="soft_sample")
+        return [torch.rand(8, generator=criterion.rollin_generator("cpu", n)) for n in updates]
+
+    global_state = torch.get_rng_state()
+    first, second_batch, next_update = draws(0, [100, 100, 101])
+    (other_rank,) = draws(1, [100])
+    (resumed,) = draws(0, [100])
+    assert torch.equal(resumed, first)
+    for other in (second_batch, next_update, other_rank):
+        assert not torch.equal(other, first)
+    assert torch.equal(torch.get_rng_state(), global_state)  # dropout's numbers untouched
 
 
 @pytest.mark.parametrize(

@@ -280,9 +280,8 @@ RANK_SCRIPT = textwrap.dedent("""
     dist.init_process_group("gloo")
     crit = criterion_for(TinyTask(), rollin="soft_sample", teacher_forcing_k=2.0,
                          alpha=2.0, alpha_anneal_rate=1.5)
-    seed, epoch, num_updates = 1, 3, 17
-    torch.manual_seed(seed + num_updates)  # fairseq re-seeds like this before every update
-    rollin = crit.rollin_at(epoch, num_updates, crit.rollin_generator(torch.device("cpu")))
+    epoch, num_updates = 3, 17
+    rollin = crit.rollin_at(epoch, num_updates, crit.rollin_generator(torch.device("cpu"), num_updates))
     flips = draw_model_feed(4, 6, rollin.tf_prob, rollin.generator)
     noise = gumbel_noise(torch.zeros(3, 5), rollin.generator)
     record = {"rank": dist.get_rank(), "tf_prob": rollin.tf_prob, "alpha": rollin.alpha,

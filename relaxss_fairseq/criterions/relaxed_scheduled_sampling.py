@@ -11,6 +11,7 @@ gold embedding or the model's relaxed previous prediction (paper §2, §3.3).
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
 import torch
 
 from fairseq import utils
@@ -33,10 +34,6 @@ from ..core import (
     schedule_time,
     teacher_forcing_prob,
 )
-
-# Odd 64-bit constant (golden ratio) that spreads ranks apart in seed space.
-_RANK_SEED_STRIDE = 0x9E3779B97F4A7C15
-
 
 @dataclass
 class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
@@ -163,6 +160,7 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
         )
         self.cfg = cfg
         self.epoch = 1
+        self._seeded_update, self._forwards_in_update = None, 0  # see rollin_generator
         self._follow_epochs_of(task)
 
     def _follow_epochs_of(self, task):
@@ -217,20 +215,26 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
         num_updates = getattr(model, "num_updates", 0)
         generator = None
         if self.cfg.rollin != "teacher_forcing":
-            generator = self.rollin_generator(sample["target"].device)
+            generator = self.rollin_generator(sample["target"].device, num_updates)
         return self.rollin_at(self.epoch, num_updates, generator)
 
-    def rollin_generator(self, device) -> torch.Generator:
-        """Randomness of the coin flips and Gumbel noise for one forward.
+    def rollin_generator(self, device, num_updates: int) -> torch.Generator:
+        """Randomness of the coin flips and Gumbel noise for one training forward.
 
-        Seeded from the global RNG, which fairseq re-seeds with
-        ``seed + num_updates`` before every update (so a resumed run draws the
-        same numbers), mixed with the global rank so that ranks draw
-        different flips and noise."""
-        base = int(torch.randint(0, 2**62, (1,)).item())
-        rank = distributed_utils.get_global_rank()
+        Seeded from ``(--seed, update, forward within the update, global rank)``
+        and never drawn from the global RNG, so dropout sees exactly the random
+        numbers it sees under cross-entropy training (every row of a comparison
+        shares them up to the first model-fed position); a resumed run draws the
+        same numbers; ranks, and the batches of one update (``--update-freq``),
+        draw different ones."""
+        if num_updates != self._seeded_update:
+            self._seeded_update, self._forwards_in_update = num_updates, 0
+        self._forwards_in_update += 1
+        entropy = [self.cfg.seed % 2**64, num_updates, self._forwards_in_update,
+                   distributed_utils.get_global_rank()]
+        (seed,) = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)
         generator = torch.Generator(device=device)
-        generator.manual_seed((base + rank * _RANK_SEED_STRIDE) % 2**63)
+        generator.manual_seed(int(seed) % 2**63)
         return generator
 
     # -- loss --------------------------------------------------------------------------
