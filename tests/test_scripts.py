@@ -1,0 +1,51 @@
+"""scripts/figure1.py and scripts/benchmark.py end to end at toy sizes."""
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(name, *args):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", name), *args],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result.stdout
+
+
+def test_figure1_soft_objective_meets_the_hard_one_at_large_alpha(
+    toy_checkpoint, toy_data_bin, tmp_path
+):
+    out = tmp_path / "figure1.png"
+    run_script("figure1.py", "--path", str(toy_checkpoint), "--data", str(toy_data_bin),
+               "--out", str(out), "--alphas", "1", "10000", "--points", "41")
+    assert out.stat().st_size > 0
+    with open(tmp_path / "figure1.json") as f:
+        record = json.load(f)
+    curves = record["curves"]
+    hard = curves["hard greedy (scheduled sampling)"]
+    peaked, smooth = curves["soft greedy, alpha=10000"], curves["soft greedy, alpha=1"]
+    assert len(record["t"]) == len(hard) == len(peaked) == 41
+    # alpha -> inf: the relaxation becomes the argmax (all but the points near a flip),
+    # while alpha = 1 feeds visibly different inputs (a toy model: small differences)
+    assert sum(abs(p - h) <= 1e-5 for p, h in zip(peaked, hard)) >= 0.9 * len(hard)
+    assert sum(abs(s - h) > 1e-4 for s, h in zip(smooth, hard)) >= 0.5 * len(hard)
+
+
+def test_benchmark_prints_every_mode_against_the_reference(tmp_path):
+    out = tmp_path / "bench.json"
+    printed = run_script("benchmark.py", "--vocab", "60", "--dim", "8", "--batch-size", "4",
+                         "--length", "5", "--updates", "1", "--warmup", "0", "--repeats", "1",
+                         "--threads", "1", "--json", str(out))
+    with open(out) as f:
+        table = json.load(f)["table"]
+    modes = ["reference", "teacher_forcing", "hard_greedy", "hard_sample", "soft_greedy",
+             "soft_sample"]
+    assert [row["mode"] for row in table] == modes
+    assert all(f"| {mode} |" in printed for mode in modes)
+    reference = table[0]
+    assert reference["time_ratio"] == 1.0 and reference["flop_floor"] == 1.0
+    floors = {row["mode"]: row["flop_floor"] for row in table}
+    assert floors["soft_greedy"] == floors["soft_sample"] > floors["hard_greedy"] > 0.9
+    assert all(row["sec_per_update"] > 0 and row["peak_mb"] > 0 for row in table)
