@@ -106,6 +106,28 @@ def test_soft_choices_pass_gradient_to_scores(embedding, mode):
     assert grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("mode", ["soft_greedy", "soft_sample"])
+def test_soft_choices_have_the_textbook_values_and_gradients(embedding, mode):
+    """``softmax(alpha * (s + G)) @ E`` (G = 0 for greedy), differentiated by autograd
+    without any of the in-place or floor tricks."""
+    alpha = 3.0
+    scores = torch.randn(4, V, requires_grad=True)
+    embedding = embedding.clone().requires_grad_(True)
+    weights = torch.randn(4, D)
+    if mode == "soft_greedy":
+        got = soft_argmax_embedding(scores, embedding, alpha)
+        noise = torch.zeros(4, V)
+    else:
+        got = gumbel_soft_embedding(scores, embedding, alpha, torch.Generator().manual_seed(0))
+        noise = gumbel_from_uniform(torch.rand(4, V, generator=torch.Generator().manual_seed(0)))
+    expected = torch.softmax(alpha * (scores + noise), dim=-1) @ embedding
+    torch.testing.assert_close(got, expected)
+    got_grads = torch.autograd.grad((got * weights).sum(), [scores, embedding])
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [scores, embedding])
+    for g, e in zip(got_grads, expected_grads):
+        torch.testing.assert_close(g, e)
+
+
 def test_coin_flips_never_replace_the_first_input_and_follow_tf_prob():
     generator = torch.Generator().manual_seed(0)
     feed = draw_model_feed(400, 50, 0.3, generator)
