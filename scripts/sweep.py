@@ -15,12 +15,15 @@ every epoch comes from fairseq's validation (span F1 for NER, BLEU of
 test by the recipe's evaluation (seqeval F1 / sacreBLEU).  For each
 configuration the restart with the best dev score is reported.  Runs go
 ``--parallel`` at a time, one thread each.  Writes WORK/results.json,
-WORK/table.md and WORK/curves.png; finished runs are not run again.
+WORK/table.md and WORK/curves.png; finished runs are not run again.  With
+``--continue-from EARLIER_WORK --epochs N`` the runs of an earlier sweep are
+continued from their last checkpoints to N epochs in the new WORK folder.
 """
 import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -131,12 +134,23 @@ def run(command, log_path=None):
         subprocess.run(command, check=True, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def start_from_earlier_run(earlier_dir: str, save_dir: str):
+    """Copies a run of an earlier sweep (checkpoints and log, not its result), so
+    that fairseq resumes from its last checkpoint and the curve keeps its epochs."""
+    if not os.path.isdir(earlier_dir):
+        raise FileNotFoundError(f"--continue-from: no earlier run {earlier_dir}")
+    shutil.copytree(earlier_dir, save_dir, ignore=shutil.ignore_patterns("result.json"))
+
+
 def one_run(task, opts, name, args, restart):
-    save_dir = os.path.join(opts.work, "runs", f"{slug(name)}.seed{restart}")
+    run_dir = os.path.join("runs", f"{slug(name)}.seed{restart}")
+    save_dir = os.path.join(opts.work, run_dir)
     result_path = os.path.join(save_dir, "result.json")
     if os.path.exists(result_path):
         with open(result_path) as f:
             return json.load(f)
+    if opts.continue_from and not os.path.exists(save_dir):
+        start_from_earlier_run(os.path.join(opts.continue_from, run_dir), save_dir)
     os.makedirs(save_dir, exist_ok=True)
     log_path = os.path.join(save_dir, "run.log")
     common = ["--seed", str(restart), "--log-format", "json", "--no-progress-bar",
@@ -238,6 +252,10 @@ def main():
     parser.add_argument("--alpha", type=float, default=10.0, help="fixed alpha of Table 1")
     parser.add_argument("--alpha0", type=float, default=1.0, help="initial annealed alpha")
     parser.add_argument("--alpha-rate", type=float, default=1.5, help="alpha annealing rate")
+    parser.add_argument("--continue-from", metavar="EARLIER_WORK",
+                        help="start every run not yet in --work from the same run of this "
+                        "earlier sweep (its last checkpoint and log), e.g. to train it for "
+                        "more --epochs; the earlier sweep is left as it is")
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help="run only these rows of the table (their names as printed)")
     opts, opts.extra = parser.parse_known_args()  # the rest: fairseq-train args for every run

@@ -44,7 +44,7 @@ class FakeTask:
 
 
 def test_a_resumed_run_keeps_the_epochs_before_the_interruption(sweep, tmp_path):
-    opts = argparse.Namespace(work=str(tmp_path), epochs=3, extra=[])
+    opts = argparse.Namespace(work=str(tmp_path), epochs=3, extra=[], continue_from=None)
     task = FakeTask()
     task.attempts = [([(1, 1.0), (2, 2.0)], 1), ([(2, 2.5), (3, 3.0)], 0)]
     with pytest.raises(subprocess.CalledProcessError):
@@ -54,3 +54,20 @@ def test_a_resumed_run_keeps_the_epochs_before_the_interruption(sweep, tmp_path)
     assert [(p["epoch"], p["dev"]) for p in result["curve"]] == [(1, 1.0), (2, 2.5), (3, 3.0)]
     # a finished run is read back, not trained again
     assert sweep.one_run(task, opts, "CE", [], restart=1) == result
+
+
+def test_continuing_an_earlier_sweep_keeps_its_epochs_and_leaves_it_alone(sweep, tmp_path):
+    task = FakeTask()
+    task.attempts = [([(1, 1.0), (2, 2.0)], 0), ([(3, 3.0), (4, 4.0)], 0)]
+    earlier = argparse.Namespace(work=str(tmp_path / "short"), epochs=2, extra=[],
+                                 continue_from=None)
+    short = sweep.one_run(task, earlier, "CE", [], restart=1)
+    longer = argparse.Namespace(work=str(tmp_path / "long"), epochs=4, extra=[],
+                                continue_from=earlier.work)
+    result = sweep.one_run(task, longer, "CE", [], restart=1)
+    assert [p["epoch"] for p in result["curve"]] == [1, 2, 3, 4]
+    assert sweep.one_run(task, earlier, "CE", [], restart=1) == short  # still its own result
+    missing = argparse.Namespace(work=str(tmp_path / "other"), epochs=4, extra=[],
+                                 continue_from=str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="no earlier run"):
+        sweep.one_run(task, missing, "CE", [], restart=1)
