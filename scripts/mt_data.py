@@ -337,20 +337,21 @@ def cmd_score(args):
 
 # -- training log ------------------------------------------------------------------------
 
-SIMPLE_TRAIN = re.compile(r"\| train \| epoch (\d+) \|(.*)$")
-JSON_TRAIN = re.compile(r"\| train \| (\{.*\})\s*$")
-
-
-def epoch_records(log_text):
-    """End-of-epoch ``train`` records of a fairseq-train log (simple or json format)."""
+def epoch_records(log_text, kind="train"):
+    """End-of-epoch ``kind`` records (``train`` or ``valid``) of a fairseq-train
+    log in simple or json format: ``{epoch: {key: value}}`` with keys as in the
+    simple format (``loss``, ``tf_prob``, ``bleu``, ...).  An epoch logged twice
+    (run again after an interruption) keeps its last record."""
+    json_line = re.compile(rf"\| {kind} \| (\{{.*\}})\s*$")
+    simple_line = re.compile(rf"\| {kind} \| epoch (\d+) \|(.*)$")
     records = {}
     for line in log_text.splitlines():
-        m = JSON_TRAIN.search(line)
+        m = json_line.search(line)
         if m:
             rec = json.loads(m.group(1))
-            records[int(rec["epoch"])] = {k.replace("train_", "", 1): v for k, v in rec.items()}
+            records[int(rec["epoch"])] = {k.replace(f"{kind}_", "", 1): v for k, v in rec.items()}
             continue
-        m = SIMPLE_TRAIN.search(line)
+        m = simple_line.search(line)
         if m:
             rec = {"epoch": int(m.group(1))}
             for field in m.group(2).split("|"):

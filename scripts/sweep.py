@@ -30,6 +30,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from mt_data import epoch_records  # noqa: E402  (fairseq-train log records, shared)
 
 # the paper's Table 1 rows: (name, criterion arguments)
 def table1(k: float, alpha: float, alpha0: float, rate: float):
@@ -59,17 +61,17 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def epoch_records(log_path: str):
-    """fairseq's end-of-epoch json records: {epoch: {"train": {...}, "valid": {...}}};
-    an epoch logged twice (run again after an interruption) keeps its last record."""
-    records = {}
-    with open(log_path) as f:
-        for line in f:
-            match = re.search(r"\| (train|valid) \| (\{.*\})\s*$", line)
-            if match:
-                record = json.loads(match.group(2))
-                records.setdefault(int(record["epoch"]), {})[match.group(1)] = record
-    return records
+def learning_curve(log_path: str, metric: str):
+    """Per epoch: the dev score fairseq validated, tf_prob, alpha and train_wall."""
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    train, valid = epoch_records(text, "train"), epoch_records(text, "valid")
+    return [{"epoch": e,
+             "dev": float(valid[e][metric]),
+             "tf_prob": float(train[e]["tf_prob"]),
+             "alpha": float(train[e]["alpha"]),
+             "seconds": float(train[e]["train_wall"])}
+            for e in sorted(train) if e in valid]
 
 
 class NerTask:
@@ -157,13 +159,7 @@ def one_run(task, opts, name, args, restart):
               "--max-epoch", str(opts.epochs), *opts.extra]
     print(f"start  {name} restart {restart}", flush=True)
     run(task.train_command(save_dir, [*args, *common]), log_path)
-    records = epoch_records(log_path)
-    curve = [{"epoch": e,
-              "dev": float(r["valid"][f"valid_{task.metric}"]),
-              "tf_prob": float(r["train"]["train_tf_prob"]),
-              "alpha": float(r["train"]["train_alpha"]),
-              "seconds": float(r["train"]["train_train_wall"])}
-             for e, r in sorted(records.items()) if "valid" in r and "train" in r]
+    curve = learning_curve(log_path, task.metric)
     result = {"name": name, "restart": restart, "args": args, "curve": curve,
               **task.evaluate(save_dir)}
     with open(result_path, "w") as f:
