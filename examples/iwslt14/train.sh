@@ -59,7 +59,7 @@
 #    ran many times slower here. Even one process ran several times slower with 2
 #    threads than with OMP_NUM_THREADS=1 while other jobs shared the 2 cores.
 # Every rank computes the same tf_prob and alpha (a function of epoch and update only)
-# and draws different coin flips / Gumbel noise (generator seeded with the rank).
+# and draws different coin flips / Gumbel noise (generator seeded with seed, update, rank).
 set -euo pipefail
 source "$(dirname "$0")/../mt_common.sh"
 [ $# -ge 2 ] || { echo "usage: $0 DATA_DIR SAVE_DIR [extra fairseq-train args]" >&2; exit 2; }
