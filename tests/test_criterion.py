@@ -80,18 +80,47 @@ def test_schedule_in_updates(task):
     assert criterion.tf_prob_at(1, 300) == 1.0  # still the gold warm-up epoch
 
 
-def test_metrics_are_logged_under_their_names(task):
+@pytest.mark.parametrize("mode", ["hard_greedy", "soft_sample"])
+def test_metrics_are_logged_under_their_names(task, mode):
+    """tf_prob and model_fed always; alpha only where it shapes the input."""
     model = tiny_model(task=task).train()
-    criterion = criterion_for(task, rollin="hard_greedy", teacher_forcing_schedule="constant",
+    criterion = criterion_for(task, rollin=mode, teacher_forcing_schedule="constant",
                               teacher_forcing_start=0.5, alpha=7.0)
     criterion.set_epoch(2)
     logs = [criterion(model, random_batch(task, seed=s))[2] for s in range(2)]
     with metrics.aggregate(new_root=True) as agg:
         criterion.reduce_metrics(logs)
     values = agg.get_smoothed_values()
-    assert values["tf_prob"] == 0.5 and values["alpha"] == 7.0
+    assert values["tf_prob"] == 0.5
     assert 0.2 < values["model_fed"] < 0.8
     assert {"loss", "nll_loss", "ppl"} <= set(values)
+    if mode == "soft_sample":
+        assert values["alpha"] == 7.0
+    else:
+        assert "alpha" not in values
+
+
+@pytest.mark.parametrize(
+    "settings, warned",
+    [
+        (dict(rollin="hard_greedy", alpha_anneal_rate=2.0), "--alpha-anneal-rate 2.0"),
+        (dict(rollin="teacher_forcing", alpha_max=50.0), "--alpha-max 50.0"),
+        (dict(rollin="hard_sample", relax_top_k=8), "--relax-top-k 8"),
+        (dict(rollin="soft_greedy", alpha_max=50.0), "--alpha-max 50.0"),
+    ],
+)
+def test_options_without_effect_are_warned_once(task, caplog, settings, warned):
+    with caplog.at_level("WARNING"):
+        criterion_for(task, **settings)
+    messages = [r.getMessage() for r in caplog.records if "ignoring" in r.getMessage()]
+    assert len(messages) == 1 and warned in messages[0]
+
+
+def test_options_with_effect_are_not_warned(task, caplog):
+    with caplog.at_level("WARNING"):
+        criterion_for(task, rollin="soft_greedy", alpha=1.0, alpha_anneal_rate=2.0,
+                      alpha_max=50.0, relax_top_k=8)
+    assert not [r for r in caplog.records if "ignoring" in r.getMessage()]
 
 
 def test_validation_uses_no_rollin_and_logs_no_schedule(task):
@@ -132,6 +161,7 @@ def test_roll_in_randomness_differs_by_rank_update_and_batch_but_resumes(task, m
         (dict(alpha=-1.0), "--alpha"),
         (dict(alpha_anneal_rate=0.0), "--alpha-anneal-rate"),
         (dict(alpha_max=0.0), "--alpha-max"),
+        (dict(alpha=10.0, alpha_max=5.0), "--alpha-max \\(5.0\\) must be >= --alpha \\(10.0\\)"),
         (dict(teacher_forcing_k=0.0), "--teacher-forcing-k"),
         (dict(teacher_forcing_k=-3.0), "--teacher-forcing-k"),
         (dict(teacher_forcing_start=1.2), "--teacher-forcing-start"),

@@ -5,6 +5,7 @@ tested) on its own.
 """
 from .relax import (
     ROLLIN_MODES,
+    SOFT_MODES,
     Rollin,
     draw_model_feed,
     gumbel_from_uniform,
@@ -25,6 +26,7 @@ from .schedules import (
 
 __all__ = [
     "ROLLIN_MODES",
+    "SOFT_MODES",
     "Rollin",
     "draw_model_feed",
     "gumbel_from_uniform",

@@ -54,6 +54,11 @@ class Rollin:
             raise ValueError(f"top_k must be >= 0, got {self.top_k}")
 
     @property
+    def uses_alpha(self) -> bool:
+        """True when ``alpha`` shapes what is fed (the soft modes only)."""
+        return self.mode in SOFT_MODES
+
+    @property
     def feeds_model(self) -> bool:
         """True when some positions may be fed the model's own prediction."""
         return self.mode != "teacher_forcing" and self.tf_prob < 1.0

@@ -8,6 +8,7 @@ label-smoothed) cross-entropy of the scores the model produced under that
 roll-in: ``-sum_i log p(y*_i | h_i(e_{i-1}, h_{i-1}))`` where ``e_{i-1}`` is the
 gold embedding or the model's relaxed previous prediction (paper §2, §3.3).
 """
+import logging
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -28,12 +29,16 @@ from omegaconf import II
 from ..core import (
     ROLLIN_MODES,
     SCHEDULE_UNITS,
+    SOFT_MODES,
     TEACHER_FORCING_SCHEDULES,
     Rollin,
     alpha_at,
     schedule_time,
     teacher_forcing_prob,
 )
+
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
@@ -127,6 +132,10 @@ def check_config(cfg: RelaxedScheduledSamplingConfig) -> None:
             f"--alpha-anneal-rate must be > 0, got {cfg.alpha_anneal_rate}")
     require(cfg.alpha_max is None or cfg.alpha_max > 0,
             f"--alpha-max must be > 0, got {cfg.alpha_max}")
+    # a cap below the start would silently replace --alpha from the first update on
+    require(cfg.alpha_max is None or cfg.alpha_max >= cfg.alpha,
+            f"--alpha-max ({cfg.alpha_max}) must be >= --alpha ({cfg.alpha}): the cap "
+            f"would replace --alpha from the first update on")
     if cfg.teacher_forcing_schedule == "inverse_sigmoid":
         require(cfg.teacher_forcing_k > 0,
                 f"--teacher-forcing-k must be > 0 for the inverse_sigmoid schedule, "
@@ -145,12 +154,32 @@ def check_config(cfg: RelaxedScheduledSamplingConfig) -> None:
             f"--label-smoothing must lie in [0, 1), got {cfg.label_smoothing}")
 
 
+def ignored_options(cfg: RelaxedScheduledSamplingConfig) -> list:
+    """Options set away from their defaults that have no effect with this
+    configuration (said once at start-up, not refused: a sweep may pass one
+    set of options to every row)."""
+    ignored = []
+    if cfg.rollin not in SOFT_MODES:
+        for option, value, default in (("--alpha-anneal-rate", cfg.alpha_anneal_rate, 1.0),
+                                       ("--alpha-max", cfg.alpha_max, None),
+                                       ("--relax-top-k", cfg.relax_top_k, 0)):
+            if value != default:
+                ignored.append(f"{option} {value} (alpha and the mixture exist only in the "
+                               f"soft roll-ins, not in --rollin {cfg.rollin})")
+    elif cfg.alpha_max is not None and cfg.alpha_anneal_rate <= 1.0:
+        ignored.append(f"--alpha-max {cfg.alpha_max} (alpha never grows with "
+                       f"--alpha-anneal-rate {cfg.alpha_anneal_rate})")
+    return ignored
+
+
 @register_criterion("relaxed_scheduled_sampling", dataclass=RelaxedScheduledSamplingConfig)
 class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
     """Scheduled sampling with hard or relaxed (soft argmax / Gumbel-soft) roll-in."""
 
     def __init__(self, cfg: RelaxedScheduledSamplingConfig, task):
         check_config(cfg)
+        for option in ignored_options(cfg):
+            logger.warning(f"relaxed_scheduled_sampling: ignoring {option}")
         super().__init__(
             task,
             sentence_avg=cfg.sentence_avg,
@@ -280,12 +309,14 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
         if isinstance(extra, dict) and extra.get("model_fed") is not None:
             target_positions = sample["target"].ne(self.padding_idx)
             model_fed = utils.item((extra["model_fed"] & target_positions).sum())
-        return {
+        logs = {
             "tf_prob_x_ntokens": rollin.tf_prob * ntokens,
-            "alpha_x_ntokens": rollin.alpha * ntokens,
             "model_fed": model_fed,
             "schedule_ntokens": ntokens,
         }
+        if rollin.uses_alpha:  # alpha means nothing to teacher forcing or the hard modes
+            logs["alpha_x_ntokens"] = rollin.alpha * ntokens
+        return logs
 
     @classmethod
     def reduce_metrics(cls, logging_outputs) -> None:
@@ -295,5 +326,6 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
             return
         for name, key in (("tf_prob", "tf_prob_x_ntokens"), ("alpha", "alpha_x_ntokens"),
                           ("model_fed", "model_fed")):
-            total = sum(log.get(key, 0) for log in logging_outputs)
-            metrics.log_scalar(name, total / ntokens, ntokens, round=4)
+            if any(key in log for log in logging_outputs):
+                total = sum(log.get(key, 0) for log in logging_outputs)
+                metrics.log_scalar(name, total / ntokens, ntokens, round=4)
