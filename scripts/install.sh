@@ -40,7 +40,7 @@ echo "== installing into $("$PYTHON" -c 'import sys; print(sys.prefix)')" \
 step="upgrading pip"
 pip_install --upgrade pip
 
-installed_torch=$("$PYTHON" -c "import torch; print(torch.__version__.split('+')[0])" 2>/dev/null || true)
+installed_torch=$("$PYTHON" -c "from importlib.metadata import version; print(version('torch').split('+')[0])" 2>/dev/null || true)
 if [ -n "${TORCH:-}" ] && [ "$installed_torch" != "$TORCH" ]; then
   step="installing torch==$TORCH"
   echo "== installing torch==$TORCH"
@@ -52,7 +52,9 @@ else
   echo "== installing torch==$DEFAULT_TORCH"
   pip_install "torch==$DEFAULT_TORCH"
 fi
-TORCH_PIN="torch==$("$PYTHON" -c 'import torch; print(torch.__version__)' 2>/dev/null)"
+# the distribution's version, which pip can match: torch.__version__ of a PyPI wheel
+# carries a local tag (2.6.0+cu124) that no index serves
+TORCH_PIN="torch==$("$PYTHON" -c 'from importlib.metadata import version; print(version("torch"))')"
 
 step="installing fairseq's build requirements"
 pip_install "numpy<2" cython setuptools wheel "$TORCH_PIN"
