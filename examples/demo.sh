@@ -5,19 +5,53 @@
 #
 #   bash examples/demo.sh [MULTI30K_DIR] [WORK_DIR]        (WORK_DIR default: work_dirs/demo)
 #
-# With MULTI30K_DIR (a folder holding Multi30k's train/val/test.{de,en}) the demo runs the
-# Multi30k recipe (examples/multi30k) on REAL data: the first TRAIN_PAIRS (15000) training
-# pairs, a joint sentencepiece model of 4000 pieces, a 128-unit version of the paper's MT
-# model, EPOCHS (6: one gold epoch, then five with scheduled sampling) epochs each, beam
-# search capped at 1.2 x source length + 10, sacreBLEU on the full valid and test sets. Without it, or
-# when the folder has no Multi30k files, it says so and uses a GENERATED toy task instead
-# (map each word to its target word). Either way it takes a few minutes after the install.
+# The demo runs the Multi30k recipe (examples/multi30k) on REAL data: the first TRAIN_PAIRS
+# (15000) training pairs, a joint sentencepiece model of 4000 pieces, a 128-unit version of
+# the paper's MT model, EPOCHS (6: one gold epoch, then five with scheduled sampling) epochs
+# each, beam search capped at 1.2 x source length + 10, sacreBLEU on the full valid and
+# test sets. The data:
+#  - MULTI30K_DIR given (a folder holding Multi30k's train/val/test.{de,en}): those files;
+#  - no MULTI30K_DIR (or an empty one, e.g. bash examples/demo.sh "" WORK_DIR): Multi30k's
+#    task-1 raw files are downloaded from the official repository (scripts/mt_data.py
+#    fetch-multi30k; MULTI30K_URL replaces the base URL), checked against their sha256 and
+#    kept in a cache that later runs reuse without downloading: MULTI30K_CACHE, default
+#    ${XDG_CACHE_HOME:-~/.cache}/relaxss_fairseq/multi30k.
+# Only when that download or its checksum check fails (no network, ...), or when
+# MULTI30K_DIR lacks some of the six files, does the demo say why and use a GENERATED toy
+# task instead (map each word to its target word). Either way it takes a few minutes after
+# the install (plus the download, about 1.3 MB gzipped, the first time).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 M30K=${1:-}
 WORK=${2:-$ROOT/work_dirs/demo}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+M30K_CACHE=${MULTI30K_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/relaxss_fairseq/multi30k}
 mkdir -p "$WORK"
+
+missing_multi30k_files() {  # missing_multi30k_files DIR: the Multi30k files DIR lacks, if any
+  local name
+  for name in train.de train.en val.de val.en test.de test.en; do
+    [ -f "$1/$name" ] || printf '%s ' "$name"
+  done
+}
+
+# fetch_multi30k: download Multi30k into M30K_CACHE (or reuse the verified files there) and
+# point M30K at it. On failure say why and how to give a folder instead, and return 1.
+fetch_multi30k() {
+  local errors="$WORK/fetch_multi30k.err"
+  echo "== data: no Multi30k folder given: fetching Multi30k into the cache $M30K_CACHE" \
+       "(MULTI30K_CACHE=DIR to keep it elsewhere)"
+  # stderr only holds the reason of a failure (progress goes to stdout): keep it to repeat it
+  if python "$ROOT/scripts/mt_data.py" fetch-multi30k "$M30K_CACHE" 2> "$errors"; then
+    M30K=$M30K_CACHE
+    return 0
+  fi
+  echo "== could not download Multi30k:"
+  sed 's/^/   /' "$errors"
+  echo "   falling back to the GENERATED toy task. To use real data without downloading, give"
+  echo "   a folder holding Multi30k's train/val/test.{de,en}: bash examples/demo.sh MULTI30K_DIR"
+  return 1
+}
 
 real_data() {
   local raw="$WORK/raw_multi30k" pairs=${TRAIN_PAIRS:-15000}
@@ -85,9 +119,13 @@ toy_run() {  # toy_run NAME CRITERION_ARGS...
   echo "$name $(grep -oP 'BLEU4 = \K[0-9.]+' "$WORK/generate_$name.txt")" >> "$WORK/bleu.txt"
 }
 
-if [ -n "$M30K" ] && [ -f "$M30K/train.de" ] && [ -f "$M30K/train.en" ]; then
+if [ -z "$M30K" ]; then
+  if fetch_multi30k; then real_data; else toy_data; fi
+elif missing=$(missing_multi30k_files "$M30K"); [ -z "$missing" ]; then
   real_data
 else
-  [ -z "$M30K" ] || echo "== $M30K holds no Multi30k train.de/train.en"
+  echo "== $M30K is not a Multi30k folder: it has no ${missing% }"
+  echo "   using the GENERATED toy task instead. Give a folder holding train/val/test.{de,en},"
+  echo "   or no folder at all to download Multi30k"
   toy_data
 fi

@@ -2,6 +2,7 @@
 """Python steps of the MT recipes (examples/iwslt14, examples/multi30k).
 
     python scripts/mt_data.py download URL DEST
+    python scripts/mt_data.py fetch-multi30k DEST [--base-url URL] [--checksums FILE.json]
     python scripts/mt_data.py iwslt14 RAW OUT_DIR [--lowercase] [--tokenizer auto]
     python scripts/mt_data.py multi30k RAW_DIR OUT_DIR [--lowercase] [--tokenizer auto]
     python scripts/mt_data.py spm TEXT_DIR SPM_DIR --vocab-size 8000 [--src de --tgt en]
@@ -16,6 +17,8 @@ pipeline never needs a detokenizer: the model's sentencepiece output is decoded
 back to plain text and scored with sacreBLEU's own tokenization.
 """
 import argparse
+import gzip
+import hashlib
 import json
 import os
 import re
@@ -23,6 +26,7 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 
 # -- the length filter of Moses' clean-corpus-n.perl -------------------------------------
 
@@ -236,19 +240,128 @@ def report(out_dir, tok_name, args, sizes):
                    "ratio": args.ratio, "max_len": args.max_len, "sizes": sizes}, f, indent=1)
 
 
-def cmd_download(args):
-    os.makedirs(os.path.dirname(os.path.abspath(args.dest)), exist_ok=True)
-    tmp = args.dest + ".part"
-    print(f"downloading {args.url} -> {args.dest}")
+# -- downloads ---------------------------------------------------------------------------
+
+
+class DownloadError(Exception):
+    """A download that failed or did not verify; the message says which file and why."""
+
+
+def download(url, dest, timeout=30, gunzip=False, sha256=None):
+    """Download URL to DEST, decompressing it on the fly with ``gunzip``; with
+    ``sha256``, keep it only if what was written has that checksum.
+
+    The bytes go to DEST.part, renamed to DEST only once complete and verified, so an
+    interrupted or wrong download never leaves a file that looks finished: on any
+    failure the .part file is removed and DownloadError says why."""
+    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    tmp = dest + ".part"
+    digest = hashlib.sha256()
     try:
-        with urllib.request.urlopen(args.url, timeout=args.timeout) as response, \
-                open(tmp, "wb") as f:
-            shutil.copyfileobj(response, f)
-    except OSError as error:  # URLError, timeouts, refused connections
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as f:
+            source = gzip.GzipFile(fileobj=response) if gunzip else response
+            for chunk in iter(lambda: source.read(1 << 20), b""):
+                digest.update(chunk)
+                f.write(chunk)
+    # OSError: URLError/HTTPError, timeouts, refused connections, not gzip at all;
+    # EOFError: a gzip stream cut short (the connection dropped mid-file);
+    # zlib.error: a damaged gzip stream
+    except (OSError, EOFError, zlib.error) as error:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise SystemExit(f"download failed: {error}")
-    os.replace(tmp, args.dest)
+        raise DownloadError(f"download of {url} failed: {error}") from error
+    if sha256 is not None and digest.hexdigest() != sha256:
+        os.unlink(tmp)
+        raise DownloadError(
+            f"{os.path.basename(dest)}: checksum mismatch for {url}: expected sha256 {sha256}, "
+            f"got {digest.hexdigest()} (the download was deleted)")
+    os.replace(tmp, dest)
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_verified(url, dest, expected_sha256, timeout=30, gunzip=False):
+    """DEST with the sha256 EXPECTED_SHA256: the file already there if it matches
+    (nothing is downloaded), else a fresh download of URL, kept only if it matches
+    (DownloadError names the file and both checksums if not)."""
+    if os.path.isfile(dest):
+        actual = sha256_of(dest)
+        if actual == expected_sha256:
+            print(f"using the cached {dest} (sha256 verified)")
+            return
+        # an older release, a hand-edited or otherwise damaged copy: fetch it again
+        print(f"the cached {dest} has sha256 {actual}, not {expected_sha256}: downloading it again")
+        os.unlink(dest)
+    print(f"downloading {url} -> {dest}" + (" (decompressed)" if gunzip else ""))
+    download(url, dest, timeout, gunzip, sha256=expected_sha256)
+
+
+def cmd_download(args):
+    print(f"downloading {args.url} -> {args.dest}")
+    try:
+        download(args.url, args.dest, args.timeout)
+    except DownloadError as error:
+        raise SystemExit(str(error))
+
+
+# -- Multi30k (task 1) raw files ----------------------------------------------------------
+
+MULTI30K_URL = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/"
+# local name -> file in the official repository (gzipped there; stored decompressed)
+MULTI30K_FILES = {
+    "train.de": "train.de.gz", "train.en": "train.en.gz",
+    "val.de": "val.de.gz", "val.en": "val.en.gz",
+    "test.de": "test_2016_flickr.de.gz", "test.en": "test_2016_flickr.en.gz",
+}
+# sha256 of the DECOMPRESSED files (29,000 / 1,014 / 1,000 lines). Measured on a copy of
+# the task-1 raw files, not on a download (the machine that wrote this had no network):
+# if the repository's files differ, fetch-multi30k stops with both checksums and the
+# demo falls back to its toy task, so a change never goes unnoticed.
+MULTI30K_SHA256 = {
+    "train.de": "2c2b73fd2b548fbcde3a875e0a78d6ee94d498bfdee6bd3eae3945779e9ddf72",
+    "train.en": "460a15fbd157e34a7a9957ee388c1ca247fe47af3ef25fb50442af6c274e0fc6",
+    "val.de": "366863c09b91e91c100bc87501a85fe1ce49270c2301de46d39075aee5ce8021",
+    "val.en": "1f2a23d992769b5b3d209b0a10dd0b77c08cceb1f20dfb97ed0aafa49d107227",
+    "test.de": "c1d2f544471a7387e37d15f1adf075ff7d6fe57a30840bb969281ae102d24cb1",
+    "test.en": "399a4382932c1aadd3ceb9bef1008d388a64c76d4ae4e9d4728c6f4301cac182",
+}
+
+
+def load_checksums(path):
+    """The expected sha256 per local file name: MULTI30K_SHA256, or a JSON object
+    ``{"train.de": "<sha256>", ...}`` covering the same six names (tests serve a
+    generated miniature with checksums of its own)."""
+    if not path:
+        return dict(MULTI30K_SHA256)
+    with open(path) as f:
+        checksums = json.load(f)
+    missing = sorted(set(MULTI30K_FILES) - set(checksums))
+    if missing:
+        raise SystemExit(f"{path}: no checksum for {', '.join(missing)}")
+    return checksums
+
+
+def cmd_fetch_multi30k(args):
+    """Multi30k's task-1 raw train/val/test_2016_flickr de+en files, decompressed into
+    DEST as train/val/test.{de,en}, each verified against its sha256. Files already in
+    DEST that verify are reused, so DEST works as a cache."""
+    checksums = load_checksums(args.checksums)
+    base = args.base_url.rstrip("/") + "/"
+    print(f"Multi30k task-1 raw files: {base} -> {args.dest}")
+    for name, remote in MULTI30K_FILES.items():
+        try:
+            fetch_verified(base + remote, os.path.join(args.dest, name), checksums[name],
+                           args.timeout, gunzip=True)
+        except DownloadError as error:
+            raise SystemExit(str(error))
+    sizes = {name: len(read_lines(os.path.join(args.dest, name))) for name in MULTI30K_FILES}
+    print("Multi30k in " + args.dest + ": " + ", ".join(f"{n} {k} lines" for n, k in sizes.items()))
 
 
 # -- sentencepiece ----------------------------------------------------------------------
@@ -398,6 +511,18 @@ def main(argv=None):
     p.add_argument("dest")
     p.add_argument("--timeout", type=float, default=30)
     p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("fetch-multi30k", help="download Multi30k's task-1 raw de/en files, "
+                       "verified, into a folder that doubles as a cache")
+    p.add_argument("dest", help="folder for train/val/test.{de,en}")
+    p.add_argument("--base-url", default=os.environ.get("MULTI30K_URL") or MULTI30K_URL,
+                   help="where train.de.gz ... test_2016_flickr.en.gz are (default: "
+                   "$MULTI30K_URL, else the official repository)")
+    p.add_argument("--checksums", default=os.environ.get("MULTI30K_CHECKSUMS"),
+                   help="JSON {file: sha256} of the decompressed files (default: "
+                   "$MULTI30K_CHECKSUMS, else the checksums of the official release)")
+    p.add_argument("--timeout", type=float, default=30)
+    p.set_defaults(func=cmd_fetch_multi30k)
 
     p = sub.add_parser("iwslt14")
     p.add_argument("raw", help="the extracted de-en folder, a folder holding it or de-en.tgz, "

@@ -6,8 +6,9 @@
 #   bash examples/iwslt14/prepare.sh DATA_DIR [RAW_DIR]
 #
 # Raw data: the de-en.tgz of the IWSLT 2014-01 release, from the URL fairseq's script
-# uses (http://dl.fbaipublicfiles.com/fairseq/data/iwslt14/de-en.tgz), downloaded into
-# DATA_DIR/orig/. With RAW_DIR (the extracted de-en folder, a folder holding it or
+# uses (http://dl.fbaipublicfiles.com/fairseq/data/iwslt14/de-en.tgz; IWSLT14_URL=URL
+# fetches it from elsewhere, e.g. a mirror), downloaded into DATA_DIR/orig/ and reused
+# from there by later runs. With RAW_DIR (the extracted de-en folder, a folder holding it or
 # de-en.tgz, or the .tgz itself) nothing is downloaded; without network, pass RAW_DIR.
 #
 # Steps (scripts/mt_data.py iwslt14), matching fairseq's script:
@@ -34,7 +35,7 @@ DATA=$1
 RAW=${2:-}
 SPM_VOCAB=${SPM_VOCAB:-10000}
 LOWERCASE=${LOWERCASE:-1}
-URL="http://dl.fbaipublicfiles.com/fairseq/data/iwslt14/de-en.tgz"
+URL=${IWSLT14_URL:-http://dl.fbaipublicfiles.com/fairseq/data/iwslt14/de-en.tgz}
 mkdir -p "$DATA"
 
 if [ -n "$RAW" ]; then
