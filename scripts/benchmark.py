@@ -4,15 +4,17 @@
 Trains the same model size on the same random batches for a fixed number of
 updates in each mode -- fairseq's stock ``lstm`` with ``cross_entropy`` as the
 reference, then ``lstm_relaxed`` with ``relaxed_scheduled_sampling`` in
-teacher_forcing, hard_greedy, hard_sample, soft_greedy and soft_sample (always
-feeding the model: tf_prob = 0, the most expensive case) -- interleaved and
+teacher_forcing, hard_greedy, hard_sample, soft_greedy and soft_sample, each
+roll-in mode at every ``--tf-prob`` (0: always fed from the model, the most
+expensive case; 0.75: the middle of a typical schedule) -- interleaved and
 repeated, each run in a fresh process so its peak memory is its own.  Prints
-per mode the median seconds/update, target words/second, peak memory, the
-time ratio to the reference, and the analytic floor: FLOPs per target token
-against the reference's.
+the machine (CPU model, torch, BLAS), then per mode the median seconds/update
+with its spread over repeats, target words/second, peak memory, the time ratio
+to the reference, and the analytic floor: FLOPs per target token against the
+reference's, at that tf_prob.
 
     python scripts/benchmark.py [--vocab 10000 --batch-size 32 --length 25 \
-        --updates 10 --repeats 3] [--json OUT.json]
+        --updates 10 --repeats 3 --tf-prob 0 0.75] [--json OUT.json]
 """
 import argparse
 import json
@@ -24,6 +26,8 @@ import sys
 import time
 
 MODES = ["reference", "teacher_forcing", "hard_greedy", "hard_sample", "soft_greedy", "soft_sample"]
+FIXED_MODES = ("reference", "teacher_forcing")  # never fed from the model: no tf_prob
+SOFT = ("soft_greedy", "soft_sample")
 
 
 def model_args(opts, arch):
@@ -39,7 +43,7 @@ def model_args(opts, arch):
     )
 
 
-def build(opts, mode):
+def build(opts, mode, tf_prob):
     """Model, criterion and batches for one mode."""
     import torch
     from fairseq.criterions.cross_entropy import CrossEntropyCriterion
@@ -74,8 +78,9 @@ def build(opts, mode):
         lstm_relaxed_paper_mt(args)
         model = RelaxedLSTMModel.build_model(args, task)
         config = RelaxedScheduledSamplingConfig(
-            sentence_avg=False, seed=1, rollin=mode, teacher_forcing_schedule="always",
-            gold_warmup_epochs=0, alpha=10.0, relax_top_k=opts.relax_top_k,
+            sentence_avg=False, seed=1, rollin=mode, teacher_forcing_schedule="constant",
+            teacher_forcing_start=tf_prob, gold_warmup_epochs=0, alpha=10.0,
+            relax_top_k=opts.relax_top_k if mode in SOFT else 0,
         )
         criterion = RelaxedScheduledSamplingCriterion(config, task)
         criterion.set_epoch(2)
@@ -104,7 +109,7 @@ def worker(opts):
     import torch
 
     torch.set_num_threads(opts.threads)
-    model, criterion, batches = build(opts, opts.worker)
+    model, criterion, batches = build(opts, opts.worker, opts.worker_tf_prob)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -123,15 +128,17 @@ def worker(opts):
     words = sum(update(i) for i in range(opts.updates))
     elapsed = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"mode": opts.worker, "sec_per_update": elapsed / opts.updates,
+    print(json.dumps({"mode": opts.worker, "tf_prob": opts.worker_tf_prob,
+                      "sec_per_update": elapsed / opts.updates,
                       "words_per_sec": words / elapsed, "peak_mb": peak,
                       "train_mb": max(peak - baseline, 0.0)}))
 
 
-def flops_per_target_token(opts, mode):
+def flops_per_target_token(opts, mode, tf_prob=0.0):
     """Analytic training FLOPs per target token (forward x 3 for backward),
     counting matrix products only (2 FLOPs per multiply-add); source length
-    equals target length here."""
+    equals target length here.  The soft modes' mixture is made only for the
+    ``1 - tf_prob`` of positions fed from the model."""
     d, v = opts.dim, opts.vocab
     c = 2 * d  # bidirectional encoder output
     encoder = 2 * 2 * 4 * d * (d + d)  # two directions of an LSTM on d-dim input
@@ -144,8 +151,51 @@ def flops_per_target_token(opts, mode):
     relax = 0
     if mode in ("soft_greedy", "soft_sample"):
         k = opts.relax_top_k or v
-        relax = 2 * k * d  # softmax(alpha*s) @ E: as large as the output layer
+        relax = 2 * k * d * (1.0 - tf_prob)  # softmax(alpha*s) @ E: as large as the output layer
     return 3 * (encoder + decoder_cell + attention + output_layer + relax)
+
+
+def machine():
+    """What the numbers were measured on: CPU model, cores, torch, BLAS, SIMD."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    config = torch.__config__.show()
+
+    def setting(name):
+        found = [line.split("=", 1)[1].strip().rstrip(",") for line in config.splitlines()
+                 if line.strip().startswith(f"{name}=")]
+        return found[0] if found else "unknown"
+
+    capability = [line.split(":", 1)[1].strip() for line in config.splitlines()
+                  if "CPU capability usage" in line]
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
+            "blas": setting("BLAS_INFO"), "lapack": setting("LAPACK_INFO"),
+            "cpu_capability": capability[0] if capability else "unknown"}
+
+
+def targets(mode, tf_prob, time_ratio, time_over_floor, memory_ratio):
+    """The benchmark's targets for one row: 'met', or what was missed."""
+    missed = []
+    if memory_ratio > 1.3:
+        missed.append("memory > 1.3x")
+    if mode in FIXED_MODES:
+        pass
+    elif tf_prob > 0:
+        if time_over_floor > 1.05:
+            missed.append("time > 1.05x floor")
+    elif mode in SOFT and time_over_floor > 1.10:
+        missed.append("time > 1.10x floor")
+    elif mode not in SOFT and time_ratio > 1.10:
+        missed.append("time > 1.10x reference")
+    return "met" if not missed else "MISSED: " + ", ".join(missed)
 
 
 def main():
@@ -159,50 +209,78 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--distinct-batches", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tf-prob", type=float, nargs="+", default=[0.0, 0.75],
+                        help="gold-token probabilities at which the roll-in modes run")
     parser.add_argument("--relax-top-k", type=int, default=0,
                         help="benchmark the soft modes with --relax-top-k K (0: exact)")
     parser.add_argument("--modes", nargs="+", default=MODES, choices=MODES)
     parser.add_argument("--json", help="write all measurements here")
     parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-tf-prob", type=float, default=1.0, help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.worker:
         return worker(opts)
+    for p in opts.tf_prob:
+        if not 0.0 <= p < 1.0:
+            parser.error(f"--tf-prob takes probabilities in [0, 1), got {p}")
+    if "reference" not in opts.modes:
+        parser.error("--modes must include reference (every ratio is against it)")
 
     settings = ["vocab", "dim", "batch_size", "length", "updates", "warmup",
                 "distinct_batches", "threads", "relax_top_k"]
     passthrough = [a for key in settings for a in (f"--{key.replace('_', '-')}", str(getattr(opts, key)))]
-    runs = {mode: [] for mode in opts.modes}
+    cases = [(mode, None) if mode in FIXED_MODES else (mode, p)
+             for p in opts.tf_prob for mode in opts.modes]
+    cases = list(dict.fromkeys(cases))  # the fixed modes once
+    runs = {case: [] for case in cases}
     for repeat in range(opts.repeats):
-        for mode in opts.modes:  # interleaved, so drift in machine load hits every mode alike
-            out = subprocess.run([sys.executable, __file__, *passthrough, "--worker", mode],
-                                 check=True, capture_output=True, text=True).stdout
-            runs[mode].append(json.loads(out.strip().splitlines()[-1]))
-            print(f"repeat {repeat + 1}/{opts.repeats} {mode}: "
-                  f"{runs[mode][-1]['sec_per_update']:.3f} s/update", file=sys.stderr)
+        for mode, p in cases:  # interleaved, so drift in machine load hits every mode alike
+            command = [sys.executable, __file__, *passthrough, "--worker", mode]
+            if p is not None:
+                command += ["--worker-tf-prob", str(p)]
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            runs[mode, p].append(json.loads(out.strip().splitlines()[-1]))
+            print(f"repeat {repeat + 1}/{opts.repeats} {mode}"
+                  + ("" if p is None else f" tf_prob {p}")
+                  + f": {runs[mode, p][-1]['sec_per_update']:.3f} s/update", file=sys.stderr)
 
-    def median(mode, key):
-        return statistics.median(r[key] for r in runs[mode])
+    def values(case, key):
+        return [r[key] for r in runs[case]]
 
-    ref_time, ref_mem = median("reference", "sec_per_update"), median("reference", "peak_mb")
+    ref = ("reference", None)
+    ref_time = statistics.median(values(ref, "sec_per_update"))
+    ref_mem = statistics.median(values(ref, "peak_mb"))
     ref_flops = flops_per_target_token(opts, "reference")
-    print(f"\nvocab {opts.vocab}, dim {opts.dim}, batch {opts.batch_size}x{opts.length} tokens, "
+    info = machine()
+    print(f"\nmachine: {info['cpu']}, {info['cores']} cores; torch {info['torch']}, "
+          f"BLAS {info['blas']}, CPU capability {info['cpu_capability']}")
+    print(f"vocab {opts.vocab}, dim {opts.dim}, batch {opts.batch_size}x{opts.length} tokens, "
           f"{opts.updates} updates x {opts.repeats} repeats, {opts.threads} threads"
           + (f", soft modes with top-{opts.relax_top_k} mixture" if opts.relax_top_k else ""))
-    print("| mode | s/update | words/s | peak MB | time / ref | FLOP floor | time / floor |")
-    print("|---|---|---|---|---|---|---|")
+    print("| mode | tf_prob | s/update (min-max) | words/s | peak MB | time / ref "
+          "| FLOP floor | time / floor | targets |")
+    print("|---|---|---|---|---|---|---|---|---|")
     table = []
-    for mode in opts.modes:
-        t, mem = median(mode, "sec_per_update"), median(mode, "peak_mb")
-        floor = flops_per_target_token(opts, mode) / ref_flops
-        row = {"mode": mode, "sec_per_update": t, "words_per_sec": median(mode, "words_per_sec"),
+    for mode, p in cases:
+        times = values((mode, p), "sec_per_update")
+        t, mem = statistics.median(times), statistics.median(values((mode, p), "peak_mb"))
+        floor = flops_per_target_token(opts, mode, p or 0.0) / ref_flops
+        row = {"mode": mode, "tf_prob": p, "sec_per_update": t, "min": min(times), "max": max(times),
+               "words_per_sec": statistics.median(values((mode, p), "words_per_sec")),
                "peak_mb": mem, "memory_ratio": mem / ref_mem, "time_ratio": t / ref_time,
                "flop_floor": floor, "time_over_floor": t / ref_time / floor}
+        row["targets"] = targets(mode, p or 0.0, row["time_ratio"], row["time_over_floor"],
+                                 row["memory_ratio"])
         table.append(row)
-        print(f"| {mode} | {t:.3f} | {row['words_per_sec']:.0f} | {mem:.0f} ({row['memory_ratio']:.2f}x) "
-              f"| {row['time_ratio']:.2f}x | {floor:.2f}x | {row['time_over_floor']:.2f}x |")
+        print(f"| {mode} | {'-' if p is None else p} | {t:.3f} ({row['min']:.3f}-{row['max']:.3f}) "
+              f"| {row['words_per_sec']:.0f} | {mem:.0f} ({row['memory_ratio']:.2f}x) "
+              f"| {row['time_ratio']:.2f}x | {floor:.2f}x | {row['time_over_floor']:.2f}x "
+              f"| {row['targets']} |")
     if opts.json:
         with open(opts.json, "w") as f:
-            json.dump({"settings": vars(opts), "table": table, "runs": runs}, f, indent=1)
+            json.dump({"settings": vars(opts), "machine": info, "table": table,
+                       "runs": [{"mode": m, "tf_prob": p, "runs": r} for (m, p), r in runs.items()]},
+                      f, indent=1)
 
 
 if __name__ == "__main__":

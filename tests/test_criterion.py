@@ -193,3 +193,41 @@ def test_a_model_without_rollin_is_refused(task):
     # teacher forcing needs no roll-in: any fairseq model trains with it
     loss, _, _ = criterion_for(task, rollin="teacher_forcing")(stock, random_batch(task))
     assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("mode", ["hard_sample", "soft_greedy"])
+def test_loss_on_scores_in_layout_order_equals_fairseqs_on_target_order(task, mode):
+    """The criterion takes the roll-in's scores in the order they were computed
+    and reorders the targets instead: loss, nll, accuracy and gradients equal
+    fairseq's label-smoothed criterion on the same scores in B x T x V order,
+    an ignored prefix included."""
+    from dataclasses import replace
+
+    from fairseq.criterions.label_smoothed_cross_entropy import (
+        LabelSmoothedCrossEntropyCriterion,
+    )
+
+    model = tiny_model(task=task).train()
+    batch = random_batch(task, batch_size=8)
+    settings = dict(label_smoothing=0.1, ignore_prefix_size=1, report_accuracy=True)
+    ours = criterion_for(task, rollin=mode, teacher_forcing_schedule="constant",
+                         teacher_forcing_start=0.5, **settings)
+    ours.set_epoch(2)
+    loss, _, logs = ours(model, batch)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+
+    ours._seeded_update = None  # draw the same roll-in again, in target order
+    rollin = replace(ours.training_rollin(model, batch), layout_order=False)
+    net_output = model(**batch["net_input"], rollin=rollin)
+    assert net_output[0].shape[:2] == batch["target"].shape
+    reference = LabelSmoothedCrossEntropyCriterion(task, sentence_avg=False, **settings)
+    ref_loss, ref_nll = reference.compute_loss(model, net_output, batch)
+    ref_grads = torch.autograd.grad(ref_loss, list(model.parameters()))
+    n_correct, total = reference.compute_accuracy(model, net_output, batch)
+
+    assert 0 < logs["model_fed"]
+    torch.testing.assert_close(loss, ref_loss)
+    torch.testing.assert_close(logs["nll_loss"], ref_nll.data)
+    assert (logs["n_correct"], logs["total"]) == (n_correct.item(), total.item())
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r)

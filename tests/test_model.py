@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from relaxss_fairseq.core import Rollin, draw_model_feed, relaxed_input_embedding
+from relaxss_fairseq.core.projection import in_target_order
 
 from helpers import TinyTask, random_batch, tiny_model
 
@@ -111,7 +112,12 @@ def naive_rollin(decoder, prev_output_tokens, encoder_out, rollin):
 
 @pytest.mark.parametrize("mode", SOFT_MODES + HARD_MODES)
 @pytest.mark.parametrize("shape", ["bias", "shared_embeddings", "out_projection"])
-def test_rollin_gradients_equal_those_of_a_plain_loop(task, mode, shape):
+@pytest.mark.parametrize("tf_prob", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("layout_order", [False, True])
+def test_rollin_gradients_equal_those_of_a_plain_loop(task, mode, shape, tf_prob, layout_order):
+    """Values and every parameter gradient of the roll-in equal a plain loop that
+    projects every step in the graph, whichever rows are projected inside the
+    loop (the fed ones) or after it (the rest), in either row order."""
     model = tiny_model(task=task, init_std=0.3, out_dim=10 if shape == "out_projection" else None,
                        share_embeddings=shape == "shared_embeddings").eval()
     batch = random_batch(task, batch_size=8, tgt_len=7)
@@ -119,11 +125,14 @@ def test_rollin_gradients_equal_those_of_a_plain_loop(task, mode, shape):
     parameters = [p for p in model.decoder.parameters() if p.requires_grad]
     results = []
     for plain in (False, True):
-        rollin = Rollin(mode, tf_prob=0.5, alpha=3.0, generator=torch.Generator().manual_seed(1))
+        rollin = Rollin(mode, tf_prob=tf_prob, alpha=3.0, generator=torch.Generator().manual_seed(1),
+                        layout_order=layout_order)
         if plain:
             scores = naive_rollin(model.decoder, prev, encode(model, batch), rollin)
         else:
-            scores, _ = model.decoder.rollin_forward(prev, encode(model, batch), rollin)
+            scores, extra = model.decoder.rollin_forward(prev, encode(model, batch), rollin)
+            if layout_order:
+                scores = in_target_order(scores, extra["score_order"], *prev.shape)
         weights = torch.linspace(-1, 1, scores.numel()).view_as(scores)
         results.append((scores, torch.autograd.grad((scores * weights).sum(), parameters)))
     (got, got_grads), (expected, expected_grads) = results

@@ -4,7 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from relaxss_fairseq.core.projection import join_steps, linear_into, linear_with_known_output
+from relaxss_fairseq.core.projection import (
+    in_target_order,
+    join_rows,
+    linear_into,
+    linear_with_known_output,
+    score_layout,
+)
 
 
 def leaves(bias: bool):
@@ -39,13 +45,14 @@ def test_joined_steps_match_stacked_linear_layers(bias):
     wrt = [t for t in (weight, b, embedding, start) if t is not None]
     expected_grads = torch.autograd.grad((expected * target).sum(), wrt)
 
-    buffer = torch.empty(3, steps, 7)
+    buffer = torch.empty(steps * 3, 7)  # step j's rows: 3j .. 3j + 2
 
     def project(j, f):
-        scores = linear_into(buffer[:, j], f.detach(), weight, b)
+        scores = linear_into(buffer[3 * j : 3 * j + 3], f.detach(), weight, b)
         return linear_with_known_output(scores, f, weight, b)
 
-    joined = join_steps(buffer, unroll(weight, b, embedding, start, steps, project))
+    joined = join_rows(buffer, unroll(weight, b, embedding, start, steps, project))
+    joined = joined.view(steps, 3, 7).transpose(0, 1)
     grads = torch.autograd.grad((joined * target).sum(), wrt)
     torch.testing.assert_close(joined, expected)
     for got, want in zip(grads, expected_grads):
@@ -79,8 +86,42 @@ def test_frozen_weight_gets_no_gradient_but_features_do():
     torch.testing.assert_close(features.grad, weight.sum(0).expand(3, 5))
 
 
-def test_join_steps_refuses_steps_held_elsewhere():
-    buffer = torch.zeros(2, 3, 4)
-    steps = [buffer[:, 0], buffer[:, 1], torch.zeros(2, 4)]
-    with pytest.raises(ValueError, match="step 2"):
-        join_steps(buffer, steps)
+def test_join_rows_refuses_blocks_held_elsewhere_or_not_covering_the_buffer():
+    buffer = torch.zeros(6, 4)
+    with pytest.raises(ValueError, match="block 2"):
+        join_rows(buffer, [buffer[:2], buffer[2:4], torch.zeros(2, 4)])
+    with pytest.raises(ValueError, match="4 rows for a buffer of 6"):
+        join_rows(buffer, [buffer[:2], buffer[2:4]])
+
+
+def test_score_layout_puts_each_fed_block_after_the_rows_only_the_loss_needs():
+    fed = torch.tensor([[False, True, False, True],
+                        [False, True, True, False],
+                        [False, False, False, True]])
+    layout = score_layout(fed)
+    seqlen = fed.size(1)
+    assert sorted(layout.order.tolist()) == list(range(fed.numel()))  # a permutation
+    assert [None if r is None else r.tolist() for r in layout.rows] == [None, [0, 1], [1], [0, 2]]
+    # each block holds the previous step's scores of the sentences fed at j, in order
+    for j, rows in enumerate(layout.rows):
+        if rows is None:
+            assert layout.bounds[j] is None
+            continue
+        first, last = layout.bounds[j]
+        assert layout.order[first:last].tolist() == (rows * seqlen + j - 1).tolist()
+    # the first rows are the positions whose scores no later step reads
+    later = set(layout.order[: layout.n_later].tolist())
+    needed = {b * seqlen + j - 1 for b, j in fed.nonzero().tolist()}
+    assert later == set(range(fed.numel())) - needed and layout.n_later == 12 - 5
+
+
+def test_in_target_order_inverts_the_layout_with_its_gradient():
+    fed = torch.rand(4, 5, generator=torch.Generator().manual_seed(0)) < 0.5
+    fed[:, 0] = False
+    layout = score_layout(fed)
+    expected = torch.randn(4, 5, 3)
+    rows = expected.view(20, 3).index_select(0, layout.order).requires_grad_()
+    restored = in_target_order(rows, layout.order, 4, 5)
+    torch.testing.assert_close(restored, expected)
+    (restored * expected).sum().backward()
+    torch.testing.assert_close(rows.grad, rows.detach())

@@ -1,14 +1,16 @@
 """The output layer ``s = W f + b`` of a decoder that runs step by step.
 
-A roll-in needs each step's scores before the next step can run, so the scores
-are computed one step at a time.  Stacking them afterwards would copy the whole
-``B x T x V`` tensor (as slow as a fifth of the output layer itself), and
-hard roll-ins that re-project all steps at once for the loss would run the
-output layer's forward twice.  Instead every step is written straight into one
-preallocated ``B x T x V`` tensor, and these autograd functions give that
-tensor (or its per-step slices) the gradient of an ordinary linear layer.
+A roll-in needs a step's scores before the next step can run, but only for the
+sentences fed from the model at the next step (``1 - tf_prob`` of them); every
+other position's scores are needed only by the loss, and one product after the
+loop computes them faster than many per-step products.  All scores go into one
+preallocated ``N x V`` tensor (``N = B x T``) whose rows are grouped so that
+each product writes one contiguous block (:class:`ScoreLayout`): nothing is
+projected twice and nothing is copied (copying the scores into ``B x T x V``
+order costs as much as a tenth of the output layer).  The autograd functions
+below give that tensor, or its blocks, the gradient of an ordinary linear layer.
 """
-from typing import List, Optional
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -57,27 +59,73 @@ def linear_with_known_output(
     return _LinearWithKnownOutput.apply(output, features, weight, bias)
 
 
-class _JoinSteps(torch.autograd.Function):
-    """The buffer whose slices ``buffer[:, j]`` are the step tensors, as one
-    tensor: its gradient is split back into the steps."""
+class _JoinRows(torch.autograd.Function):
+    """The buffer whose consecutive row blocks are the given tensors, as one
+    tensor: its gradient is split back into the blocks."""
 
     @staticmethod
-    def forward(ctx, buffer, *steps):
+    def forward(ctx, buffer, *blocks):
+        ctx.sizes = [block.size(0) for block in blocks]
         return buffer.detach()
 
     @staticmethod
     def backward(ctx, grad):
-        return (None, *grad.unbind(1))
+        return (None, *grad.split(ctx.sizes, dim=0))
 
 
-def join_steps(buffer: Tensor, steps: List[Tensor]) -> Tensor:
-    """``buffer`` (``B x T x ...``), whose slice ``buffer[:, j]`` holds
-    ``steps[j]`` (each made by :func:`linear_with_known_output` on that slice),
-    as one tensor in the graph: what ``torch.stack(steps, 1)`` would give,
-    without the copy."""
-    if len(steps) != buffer.size(1):
-        raise ValueError(f"{len(steps)} steps for a buffer of {buffer.size(1)}")
-    for j, step in enumerate(steps):
-        if step.data_ptr() != buffer[:, j].data_ptr():
-            raise ValueError(f"step {j} is not held in buffer[:, {j}]")
-    return _JoinSteps.apply(buffer, *steps)
+def join_rows(buffer: Tensor, blocks: List[Tensor]) -> Tensor:
+    """``buffer`` (``N x ...``), whose consecutive row blocks hold ``blocks``
+    (each made by :func:`linear_with_known_output` on that block), as one tensor
+    in the graph: what ``torch.cat(blocks)`` would give, without the copy."""
+    start = 0
+    for i, block in enumerate(blocks):
+        if block.size(0) and block.data_ptr() != buffer[start].data_ptr():
+            raise ValueError(f"block {i} is not held in buffer rows {start}..")
+        start += block.size(0)
+    if start != buffer.size(0):
+        raise ValueError(f"blocks of {start} rows for a buffer of {buffer.size(0)}")
+    return _JoinRows.apply(buffer, *blocks)
+
+
+class ScoreLayout(NamedTuple):
+    """Where each position's scores lie in the ``N x V`` score tensor of a roll-in.
+
+    Rows ``[0, n_later)`` hold the positions whose scores only the loss needs
+    (projected in one product after the loop); then, for each position ``j``
+    fed from the model, a block ``bounds[j]`` with the step ``j - 1`` scores of
+    the sentences ``rows[j]`` fed there, in that order.  Row ``i`` of the score
+    tensor is position ``order[i]`` of the ``B x T`` target, flattened."""
+
+    rows: List[Optional[Tensor]]  # per position j: the sentences fed from the model, or None
+    bounds: List[Optional[Tuple[int, int]]]  # per position j: the block of rows[j]'s scores
+    order: Tensor  # N: flattened target position of each score row
+    n_later: int
+
+
+def score_layout(model_fed: Tensor) -> ScoreLayout:
+    """:class:`ScoreLayout` of a ``B x T`` coin-flip mask (one host sync)."""
+    bsz, seqlen = model_fed.shape
+    device = model_fed.device
+    fed = model_fed.cpu()
+    needed_in_loop = torch.zeros_like(fed)
+    needed_in_loop[:, :-1] = fed[:, 1:]  # step j's scores feed position j + 1
+    later = (~needed_in_loop).reshape(-1).nonzero().squeeze(1)
+    rows, bounds, blocks = [], [], [later]
+    start = len(later)
+    for j, column in enumerate(fed.t()):
+        sentences = column.nonzero().squeeze(1)
+        if len(sentences) == 0:
+            rows.append(None)
+            bounds.append(None)
+            continue
+        rows.append(sentences.to(device))
+        bounds.append((start, start + len(sentences)))
+        blocks.append(sentences * seqlen + (j - 1))
+        start += len(sentences)
+    return ScoreLayout(rows, bounds, torch.cat(blocks).to(device), len(later))
+
+
+def in_target_order(scores: Tensor, order: Tensor, bsz: int, seqlen: int) -> Tensor:
+    """``N x V`` scores laid out by :class:`ScoreLayout` as ``B x T x V`` (a copy)."""
+    out = scores.new_empty(bsz * seqlen, scores.size(-1))
+    return out.index_copy_(0, order, scores).view(bsz, seqlen, -1)

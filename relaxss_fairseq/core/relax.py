@@ -33,6 +33,11 @@ class Rollin:
     generator: source of the coin flips and Gumbel noise (None: global RNG).
     top_k:     soft modes mix only the ``top_k`` highest (perturbed) scores;
                0 mixes the whole vocabulary, as the paper does.
+    layout_order: return the scores as the roll-in computed them (``N x V``
+               rows grouped by when they were projected, with
+               ``extra["score_order"]`` mapping rows to flattened target
+               positions) instead of ``B x T x V``: saves a copy of all scores
+               for a loss that does not care about row order (the criterion's).
     """
 
     mode: str
@@ -40,6 +45,7 @@ class Rollin:
     alpha: float = 1.0
     generator: Optional[torch.Generator] = None
     top_k: int = 0
+    layout_order: bool = False
 
     def __post_init__(self):
         if self.mode not in ROLLIN_MODES:

@@ -237,6 +237,7 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
             alpha=self.alpha_at(epoch, num_updates),
             generator=generator,
             top_k=self.cfg.relax_top_k,
+            layout_order=True,  # the loss is a sum over positions: any row order will do
         )
 
     def training_rollin(self, model, sample) -> Rollin:
@@ -275,6 +276,22 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
                 f"that takes a roll-in (e.g. --arch lstm_relaxed); "
                 f"{type(model).__name__} does not"
             )
+
+    def get_lprobs_and_target(self, model, net_output, sample):
+        """fairseq's, for scores in any row order: a roll-in returns its ``N x V``
+        rows with ``score_order`` (see ``core.projection.ScoreLayout``), and the
+        targets are put into that order instead (integers, not ``N x V`` scores).
+        An ignored prefix becomes padding, which the loss and accuracy skip."""
+        extra = net_output[1] if len(net_output) > 1 else None
+        order = extra.get("score_order") if isinstance(extra, dict) else None
+        if order is None:
+            return super().get_lprobs_and_target(model, net_output, sample)
+        lprobs = model.get_normalized_probs(net_output, log_probs=True)
+        target = model.get_targets(sample, net_output)
+        if self.ignore_prefix_size > 0:
+            target = target.clone()
+            target[:, : self.ignore_prefix_size] = self.padding_idx
+        return lprobs, target.reshape(-1).index_select(0, order)
 
     def forward(self, model, sample, reduce=True):
         self.check_model(model)

@@ -30,7 +30,13 @@ from fairseq.models.lstm import (
 )
 
 from ..core import Rollin, draw_model_feed, relaxed_input_embedding
-from ..core.projection import join_steps, linear_into, linear_with_known_output
+from ..core.projection import (
+    in_target_order,
+    join_rows,
+    linear_into,
+    linear_with_known_output,
+    score_layout,
+)
 from ..core.relax import SOFT_MODES
 from .attention import ATTENTION_TYPES, EncoderStates, build_attention
 
@@ -184,7 +190,9 @@ class RelaxedLSTMDecoder(LSTMDecoder):
         ``prev_output_tokens[:, j]`` or, where the coin flip says so, the
         relaxed embedding of the model's step ``j - 1`` scores.  Returns
         ``(scores, {"attn": None, "model_fed": mask})`` where ``mask`` marks the
-        positions that were fed from the model."""
+        positions that were fed from the model; ``scores`` is ``B x T x V``, or
+        with ``rollin.layout_order`` the ``N x V`` rows of :class:`ScoreLayout`
+        with ``extra["score_order"]``."""
         bsz, seqlen = prev_output_tokens.size()
         encoder = self.prepare_encoder(encoder_out)
         state = self.initial_state(encoder_out)
@@ -192,55 +200,58 @@ class RelaxedLSTMDecoder(LSTMDecoder):
         model_fed = draw_model_feed(
             bsz, seqlen, rollin.tf_prob, rollin.generator, prev_output_tokens.device
         )
-        rows_by_step = model_fed_rows(model_fed)  # one host sync per batch
+        layout = score_layout(model_fed)  # one host sync per batch
         embedding_weight = self.embed_tokens.weight
         weight, bias = self.output_projection()
 
-        # Each step's scores go straight into one bsz x seqlen x V tensor. Soft modes
-        # relax them, so every step's slice is in the graph; hard modes only choose
-        # from them, so the loss takes all steps' gradient in one product.
+        # Inside the loop, scores only for the sentences fed from the model at the
+        # next step, each block written into its rows of one N x V tensor; soft modes
+        # relax them, so those blocks are in the graph. Every other position is
+        # projected in one product after the loop.
         soft = rollin.mode in SOFT_MODES
         all_scores: Optional[Tensor] = None
-        step_scores: List[Tensor] = []
+        fed_blocks: List[Tensor] = []
         step_features: List[Tensor] = []
         for j in range(seqlen):
             x = gold[:, j]
-            rows = rows_by_step[j]
+            rows = layout.rows[j]
             if rows is not None:  # embed the prediction only for sentences fed from the model
-                previous = step_scores[-1]
-                scores = previous if len(rows) == bsz else previous.index_select(0, rows)
-                predicted = relaxed_input_embedding(scores, embedding_weight, rollin)
+                predicted = relaxed_input_embedding(fed_blocks[-1], embedding_weight, rollin)
                 predicted = self.dropout_in_module(predicted)
                 x = predicted if len(rows) == bsz else x.index_copy(0, rows, predicted)
             out, _, state = self.step(x, state, encoder, j)
             features = self.output_features(out)
+            step_features.append(features)
             if all_scores is None:  # under autocast the features may be half precision
-                all_scores = features.new_empty(bsz, seqlen, weight.size(0))
+                all_scores = features.new_empty(bsz * seqlen, weight.size(0))
                 weight = weight.to(features.dtype)
                 bias = None if bias is None else bias.to(features.dtype)
-            scores_j = linear_into(all_scores[:, j], features.detach(), weight, bias)
-            if soft:
-                scores_j = linear_with_known_output(scores_j, features, weight, bias)
-            else:
-                step_features.append(features)
-            step_scores.append(scores_j)
+            if j + 1 < seqlen and layout.rows[j + 1] is not None:
+                next_rows = layout.rows[j + 1]
+                fed = features if len(next_rows) == bsz else features.index_select(0, next_rows)
+                first, last = layout.bounds[j + 1]
+                block = linear_into(all_scores[first:last], fed.detach(), weight, bias)
+                if soft:
+                    block = linear_with_known_output(block, fed, weight, bias)
+                fed_blocks.append(block)
+
+        features = torch.stack(step_features, dim=1).view(bsz * seqlen, -1)
+        later = all_scores[: layout.n_later]
         if soft:
-            scores = join_steps(all_scores, step_scores)
+            later_features = features.index_select(0, layout.order[: layout.n_later])
+            linear_into(later, later_features.detach(), weight, bias)
+            later = linear_with_known_output(later, later_features, weight, bias)
+            scores = join_rows(all_scores, [later, *fed_blocks])
+        else:  # the choices took no gradient: the loss's is one product over all rows
+            ordered_features = features.index_select(0, layout.order)
+            linear_into(later, ordered_features[: layout.n_later].detach(), weight, bias)
+            scores = linear_with_known_output(all_scores, ordered_features, weight, bias)
+        extra = {"attn": None, "model_fed": model_fed}
+        if rollin.layout_order:
+            extra["score_order"] = layout.order
         else:
-            scores = linear_with_known_output(
-                all_scores, torch.stack(step_features, dim=1), weight, bias
-            )
-        return scores, {"attn": None, "model_fed": model_fed}
-
-
-def model_fed_rows(model_fed: Tensor) -> List[Optional[Tensor]]:
-    """For each position of a ``bsz x tgtlen`` coin-flip mask, the indices of the
-    sentences fed from the model there (None where there are none)."""
-    device = model_fed.device
-    return [
-        rows.to(device) if len(rows) else None
-        for rows in (column.nonzero().squeeze(1) for column in model_fed.cpu().t())
-    ]
+            scores = in_target_order(scores, layout.order, bsz, seqlen)
+        return scores, extra
 
 
 @register_model("lstm_relaxed")
