@@ -4,7 +4,8 @@
 Trains the same model size on the same random batches for a fixed number of
 updates in each mode -- fairseq's stock ``lstm`` with ``cross_entropy`` as the
 reference, then ``lstm_relaxed`` with ``relaxed_scheduled_sampling`` in
-teacher_forcing, hard_greedy, hard_sample, soft_greedy and soft_sample, each
+teacher_forcing, hard_greedy, hard_sample, soft_greedy, soft_sample, st_greedy
+and st_sample, each
 roll-in mode at every ``--tf-prob`` (0: always fed from the model, the most
 expensive case; 0.75: the middle of a typical schedule) -- interleaved and
 repeated, each run in a fresh process so its peak memory is its own.  Prints
@@ -25,9 +26,10 @@ import subprocess
 import sys
 import time
 
-MODES = ["reference", "teacher_forcing", "hard_greedy", "hard_sample", "soft_greedy", "soft_sample"]
+MODES = ["reference", "teacher_forcing", "hard_greedy", "hard_sample", "soft_greedy", "soft_sample",
+         "st_greedy", "st_sample"]
 FIXED_MODES = ("reference", "teacher_forcing")  # never fed from the model: no tf_prob
-SOFT = ("soft_greedy", "soft_sample")
+RELAXED = ("soft_greedy", "soft_sample", "st_greedy", "st_sample")  # make the mixture
 
 
 def model_args(opts, arch):
@@ -80,7 +82,7 @@ def build(opts, mode, tf_prob):
         config = RelaxedScheduledSamplingConfig(
             sentence_avg=False, seed=1, rollin=mode, teacher_forcing_schedule="constant",
             teacher_forcing_start=tf_prob, gold_warmup_epochs=0, alpha=10.0,
-            relax_top_k=opts.relax_top_k if mode in SOFT else 0,
+            relax_top_k=opts.relax_top_k if mode in RELAXED else 0,
         )
         criterion = RelaxedScheduledSamplingCriterion(config, task)
         criterion.set_epoch(2)
@@ -149,7 +151,7 @@ def flops_per_target_token(opts, mode, tf_prob=0.0):
     else:  # additive: query proj, keys once per source token, v.tanh, context, output proj
         attention = 2 * d * d + 2 * c * d + 2 * opts.length * d + 2 * opts.length * c + 2 * (c + d) * d
     relax = 0
-    if mode in ("soft_greedy", "soft_sample"):
+    if mode in RELAXED:  # straight-through: the mixture for the backward, plus a lookup
         k = opts.relax_top_k or v
         relax = 2 * k * d * (1.0 - tf_prob)  # softmax(alpha*s) @ E: as large as the output layer
     return 3 * (encoder + decoder_cell + attention + output_layer + relax)
@@ -191,9 +193,9 @@ def targets(mode, tf_prob, time_ratio, time_over_floor, memory_ratio):
     elif tf_prob > 0:
         if time_over_floor > 1.05:
             missed.append("time > 1.05x floor")
-    elif mode in SOFT and time_over_floor > 1.10:
+    elif mode in RELAXED and time_over_floor > 1.10:
         missed.append("time > 1.10x floor")
-    elif mode not in SOFT and time_ratio > 1.10:
+    elif mode not in RELAXED and time_ratio > 1.10:
         missed.append("time > 1.10x reference")
     return "met" if not missed else "MISSED: " + ", ".join(missed)
 

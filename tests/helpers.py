@@ -26,7 +26,11 @@ class TinyTask:
 
 
 def criterion_for(task, **settings):
-    """A relaxed_scheduled_sampling criterion with the given settings."""
+    """A relaxed_scheduled_sampling criterion with the given settings.
+
+    Outside fairseq the run length (``${optimization.max_update}`` and
+    ``max_epoch``) is not interpolated: it defaults to 0 here, no limit."""
+    settings = {"max_update": 0, "max_epoch": 0, **settings}
     config = RelaxedScheduledSamplingConfig(sentence_avg=False, seed=1, **settings)
     return RelaxedScheduledSamplingCriterion(config, task)
 

@@ -72,3 +72,52 @@ def test_resume_from_checkpoint_last_continues_the_schedule(toy_data_bin, tmp_pa
             assert resumed[epoch][key] == straight[epoch][key], key
         # same batches, flips and noise: the loss agrees up to float round-off
         assert resumed[epoch]["train_loss"] == pytest.approx(straight[epoch]["train_loss"], abs=0.01)
+
+
+def inner_records(log: str):
+    """The per-interval ``train_inner`` json records fairseq printed, in order."""
+    return [json.loads(m.group(1)) for m in re.finditer(r"\| train_inner \| (\{.*\})$", log, re.M)]
+
+
+def test_teacher_forcing_final_by_update_ends_at_the_final_value(toy_data_bin, tmp_path):
+    """--teacher-forcing-final 0.3 over --max-update 20 (5 updates an epoch, the first
+    epoch gold): k derived and logged once, tf_prob falls after the warm-up along that
+    k and ends at 0.3 (update 20 is trained at t = 19 completed updates)."""
+    log = train(toy_data_bin, tmp_path, "--rollin", "soft_greedy", "--teacher-forcing-final",
+                "0.3", "--schedule-unit", "update", "--max-update", "20", "--log-interval", "1",
+                "--no-save", max_epoch=100)
+    derived = re.findall(r"--teacher-forcing-final 0\.3 at update 20: inverse_sigmoid k = "
+                         r"([0-9.]+)", log)
+    assert len(derived) == 1
+    k = float(derived[0])
+    records = inner_records(log)
+    updates = [int(r["num_updates"]) for r in records]
+    tf_prob = [float(r["tf_prob"]) for r in records]
+    assert updates == list(range(1, 21))
+    gold = [p for r, p in zip(records, tf_prob) if int(r["epoch"]) == 1]
+    decayed = [p for r, p in zip(records, tf_prob) if int(r["epoch"]) > 1]
+    assert gold == [1.0] * len(gold) and len(decayed) >= 10
+    assert all(a > b for a, b in zip(decayed, decayed[1:]))  # strictly decreasing
+    for n, p in zip(updates[len(gold):], decayed):
+        assert p == pytest.approx(k / (k + math.exp((n - 1) / k)), abs=1e-4)
+    assert k / (k + math.exp(20 / k)) == pytest.approx(0.3, abs=1e-4)  # the end, t = 20
+    assert 0.3 < decayed[-1] < 0.35  # one update short of the end
+
+
+def test_teacher_forcing_final_without_a_run_length_stops_at_start_up(toy_data_bin, tmp_path):
+    """Neither --max-update nor --max-epoch: fairseq-train would run forever; the
+    criterion refuses before training starts."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "fairseq_cli.train", str(toy_data_bin), "--user-dir",
+               USER_DIR, *TINY_MODEL, "--criterion", "relaxed_scheduled_sampling",
+               "--optimizer", "adam", "--lr", "0.005", "--max-tokens", "800",
+               "--save-dir", str(tmp_path), "--cpu", "--no-progress-bar",
+               "--teacher-forcing-final", "0.3", "--schedule-unit", "update"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert ("--teacher-forcing-final needs the run length: with --schedule-unit update "
+            "the end of training is --max-update, which is not set") in output
+    assert "train_inner" not in output and "| train |" not in output

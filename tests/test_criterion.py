@@ -231,3 +231,154 @@ def test_loss_on_scores_in_layout_order_equals_fairseqs_on_target_order(task, mo
     assert (logs["n_correct"], logs["total"]) == (n_correct.item(), total.item())
     for g, r in zip(grads, ref_grads):
         torch.testing.assert_close(g, r)
+
+
+# -- --teacher-forcing-final: the schedule stated by where it ends -----------------------
+
+
+@pytest.mark.parametrize("schedule", ["inverse_sigmoid", "linear", "exponential"])
+def test_final_tf_prob_is_reached_at_the_last_update(task, schedule):
+    criterion = criterion_for(task, teacher_forcing_final=0.3, schedule_unit="update",
+                              max_update=3000, teacher_forcing_schedule=schedule)
+    assert criterion.tf_prob_at(5, 3000) == pytest.approx(0.3, abs=1e-9)
+    assert criterion.tf_prob_at(5, 1500) > 0.3
+    assert criterion.tf_prob_at(1, 3000) == 1.0  # the gold warm-up epoch is gold regardless
+
+
+@pytest.mark.parametrize("schedule", ["inverse_sigmoid", "linear", "exponential"])
+def test_final_tf_prob_holds_for_the_whole_last_epoch(task, schedule):
+    criterion = criterion_for(task, teacher_forcing_final=0.3, schedule_unit="epoch",
+                              max_epoch=10, teacher_forcing_schedule=schedule)
+    # the last epoch (10) runs at t = 9 completed epochs, whatever the update count
+    assert criterion.tf_prob_at(10, 0) == pytest.approx(0.3, abs=1e-9)
+    assert criterion.tf_prob_at(10, 123456) == pytest.approx(0.3, abs=1e-9)
+    assert criterion.tf_prob_at(9, 0) > 0.3
+    assert criterion.tf_prob_at(1, 0) == 1.0
+
+
+def test_inverse_sigmoid_final_stores_the_derived_k(task):
+    criterion = criterion_for(task, teacher_forcing_final=0.5, schedule_unit="update",
+                              max_update=3000)
+    k = criterion.decay["k"]
+    assert k == pytest.approx(485.0957, abs=1e-3)
+    assert criterion.tf_prob_at(3, 1000) == pytest.approx(k / (k + math.exp(1000 / k)))
+    # a pure function of (epoch, num_updates): asking again, or out of order, changes nothing
+    assert criterion.tf_prob_at(3, 1000) == criterion.tf_prob_at(3, 1000)
+
+
+@pytest.mark.parametrize("unit, lengths, raw_k", [("update", (2000, 50000), 500.0),
+                                                  ("epoch", (5, 40), 5.0)])
+def test_same_final_value_at_any_run_length(task, unit, lengths, raw_k):
+    """The point of the option: one P means the same end point for short and long runs,
+    where one raw k does not."""
+    ends, raw_k_ends = [], []
+    for length in lengths:
+        limits = {"max_update": length} if unit == "update" else {"max_epoch": length}
+        criterion = criterion_for(task, teacher_forcing_final=0.25, schedule_unit=unit, **limits)
+        last = (3, length) if unit == "update" else (length, 0)
+        ends.append(criterion.tf_prob_at(*last))
+        raw_k_ends.append(criterion_for(task, schedule_unit=unit, teacher_forcing_k=raw_k,
+                                        **limits).tf_prob_at(*last))
+    assert ends == pytest.approx([0.25, 0.25], abs=1e-9)
+    assert abs(raw_k_ends[0] - raw_k_ends[1]) > 0.1
+
+
+def test_derived_value_is_logged_once_at_start_up(task, caplog):
+    with caplog.at_level("INFO"):
+        criterion_for(task, teacher_forcing_final=0.5, schedule_unit="update", max_update=3000)
+        criterion_for(task, teacher_forcing_final=0.2, schedule_unit="epoch", max_epoch=10,
+                      teacher_forcing_schedule="exponential")
+    messages = [r.getMessage() for r in caplog.records if "--teacher-forcing-final" in r.getMessage()]
+    assert messages == [
+        "relaxed_scheduled_sampling: --teacher-forcing-final 0.5 at update 3000: "
+        "inverse_sigmoid k = 485.096",
+        "relaxed_scheduled_sampling: --teacher-forcing-final 0.2 at epoch 10 "
+        f"(t = 9 completed epochs): exponential rate = {0.2 ** (1 / 9):.6g}",
+    ]
+
+
+def test_without_final_nothing_is_derived(task, caplog):
+    with caplog.at_level("INFO"):
+        criterion = criterion_for(task, teacher_forcing_k=7.0, max_update=3000)
+    assert criterion.decay == {"k": 7.0, "slope": 0.1, "rate": 0.9}
+    assert not [r for r in caplog.records if "--teacher-forcing-final" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        # no run length in the chosen unit (the other unit's limit does not count)
+        (dict(schedule_unit="update", max_update=0, max_epoch=10),
+         "--teacher-forcing-final needs the run length.*--max-update"),
+        (dict(schedule_unit="epoch", max_update=3000, max_epoch=0),
+         "--teacher-forcing-final needs the run length.*--max-epoch"),
+        # schedules with no decay
+        (dict(teacher_forcing_schedule="constant"),
+         "--teacher-forcing-final has no meaning for --teacher-forcing-schedule constant"),
+        (dict(teacher_forcing_schedule="always"),
+         "--teacher-forcing-final has no meaning for --teacher-forcing-schedule always"),
+        # outside (0, 1)
+        (dict(teacher_forcing_final=0.0), "--teacher-forcing-final .*\\(0, 1\\), got 0.0"),
+        (dict(teacher_forcing_final=1.0), "--teacher-forcing-final .*\\(0, 1\\), got 1.0"),
+        (dict(teacher_forcing_final=-0.5), "--teacher-forcing-final .*\\(0, 1\\)"),
+        # ambiguous: the parameter it derives given as well
+        (dict(teacher_forcing_k=100.0),
+         "--teacher-forcing-final 0.3 and --teacher-forcing-k 100.0 both set"),
+        (dict(teacher_forcing_schedule="linear", teacher_forcing_slope=0.01),
+         "--teacher-forcing-final 0.3 and --teacher-forcing-slope 0.01 both set"),
+        (dict(teacher_forcing_schedule="exponential", teacher_forcing_rate=0.99),
+         "--teacher-forcing-final 0.3 and --teacher-forcing-rate 0.99 both set"),
+        # never reached
+        (dict(schedule_unit="epoch", max_epoch=1),
+         "--max-epoch 1\\) is a gold warm-up epoch"),
+        (dict(schedule_unit="epoch", max_epoch=1, gold_warmup_epochs=0),
+         "--teacher-forcing-final needs time to decay: --max-epoch 1"),
+        (dict(teacher_forcing_min=0.5), "--teacher-forcing-final 0.3 lies below the floor "
+         "--teacher-forcing-min 0.5"),
+        (dict(teacher_forcing_schedule="linear", teacher_forcing_start=0.2),
+         "--teacher-forcing-final 0.3 must be <= --teacher-forcing-start 0.2"),
+    ],
+)
+def test_bad_final_settings_are_refused_naming_the_options(task, settings, message):
+    settings = {"teacher_forcing_final": 0.3, "schedule_unit": "update", "max_update": 3000,
+                **settings}
+    with pytest.raises(ValueError, match=message):
+        criterion_for(task, **settings)
+
+
+def test_a_config_built_outside_fairseq_has_no_run_length(task):
+    """The interpolations ${optimization.max_update} / max_epoch left unresolved
+    (a config built by hand, not by fairseq) read as no limit."""
+    from relaxss_fairseq.criterions.relaxed_scheduled_sampling import (
+        RelaxedScheduledSamplingConfig,
+        RelaxedScheduledSamplingCriterion,
+    )
+
+    config = RelaxedScheduledSamplingConfig(sentence_avg=False, seed=1, teacher_forcing_final=0.3)
+    assert config.max_update == "${optimization.max_update}"
+    with pytest.raises(ValueError, match="needs the run length.*--max-epoch"):
+        RelaxedScheduledSamplingCriterion(config, task)
+    # without --teacher-forcing-final the run length is never read
+    RelaxedScheduledSamplingCriterion(
+        RelaxedScheduledSamplingConfig(sentence_avg=False, seed=1), task)
+
+
+def test_credit_gradient_norm_is_logged_in_relaxed_modes_only(task):
+    """credit_gnorm: the norm of the gradient the relaxed inputs send into earlier
+    scores, filled in by the backward that fairseq runs before it reduces the logs;
+    zero with the credit cut, absent where there is no relaxation."""
+    values = {}
+    for mode, scale in (("soft_greedy", 1.0), ("st_sample", 1.0), ("soft_greedy", 0.0),
+                        ("hard_greedy", 1.0)):
+        model = tiny_model(task=task).train()
+        criterion = criterion_for(task, rollin=mode, teacher_forcing_schedule="constant",
+                                  teacher_forcing_start=0.3, credit_scale=scale)
+        criterion.set_epoch(2)
+        loss, _, logs = criterion(model, random_batch(task, batch_size=8))
+        loss.backward()
+        with metrics.aggregate(new_root=True) as agg:
+            criterion.reduce_metrics([logs])
+        values[mode, scale] = agg.get_smoothed_values().get("credit_gnorm")
+    assert values["soft_greedy", 1.0] > 0 and values["st_sample", 1.0] > 0
+    assert values["soft_greedy", 0.0] is None  # no credit: nothing flows, nothing is logged
+    assert values["hard_greedy", 1.0] is None

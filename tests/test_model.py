@@ -1,4 +1,6 @@
 """lstm_relaxed: roll-in forward, credit assignment, inference path."""
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -8,6 +10,8 @@ from relaxss_fairseq.core.projection import in_target_order
 from helpers import TinyTask, random_batch, tiny_model
 
 SOFT_MODES = ["soft_greedy", "soft_sample"]
+ST_MODES = ["st_greedy", "st_sample"]
+RELAXED_MODES = SOFT_MODES + ST_MODES
 HARD_MODES = ["hard_greedy", "hard_sample"]
 
 
@@ -43,8 +47,8 @@ def step_loss(logits, batch, t):
     return -lprobs.gather(1, batch["target"][:, t : t + 1]).sum()
 
 
-@pytest.mark.parametrize("mode", SOFT_MODES + HARD_MODES)
-def test_credit_flows_back_to_previous_scores_only_in_soft_modes(task, mode, monkeypatch):
+@pytest.mark.parametrize("mode", RELAXED_MODES + HARD_MODES)
+def test_credit_flows_back_to_previous_scores_only_in_relaxed_modes(task, mode, monkeypatch):
     model = tiny_model(task=task)
     model.train()
     batch = random_batch(task, tgt_len=6)
@@ -54,7 +58,7 @@ def test_credit_flows_back_to_previous_scores_only_in_soft_modes(task, mode, mon
     t = 3
     previous_scores = fed_from[t - 1]  # what the input of step t was made from
     loss_t = step_loss(logits, batch, t)
-    if mode in SOFT_MODES:
+    if mode in RELAXED_MODES:
         (grad,) = torch.autograd.grad(loss_t, previous_scores, retain_graph=True)
         assert grad.abs().sum() > 0
     else:  # the argmax / sample is a choice: no path for gradient at all
@@ -100,9 +104,14 @@ def naive_rollin(decoder, prev_output_tokens, encoder_out, rollin):
         x = gold[:, j]
         rows = model_fed[:, j].nonzero().squeeze(1)
         if len(rows):
-            previous = steps[-1] if rollin.mode in SOFT_MODES else steps[-1].detach()
+            previous = steps[-1]
+            if rollin.mode in RELAXED_MODES:  # the credit scale, by hand: value p, gradient scale
+                previous = previous.detach() + rollin.credit_scale * (previous - previous.detach())
+            else:
+                previous = previous.detach()
+            plain = replace(rollin, credit_scale=1.0)  # the gate is not what is tested here
             predicted = relaxed_input_embedding(
-                previous[rows], decoder.embed_tokens.weight, rollin
+                previous[rows], decoder.embed_tokens.weight, plain
             )
             x = x.index_copy(0, rows, predicted)
         out, _, state = decoder.step(x, state, encoder, j)
@@ -110,7 +119,7 @@ def naive_rollin(decoder, prev_output_tokens, encoder_out, rollin):
     return torch.stack(steps, dim=1)
 
 
-@pytest.mark.parametrize("mode", SOFT_MODES + HARD_MODES)
+@pytest.mark.parametrize("mode", RELAXED_MODES + HARD_MODES)
 @pytest.mark.parametrize("shape", ["bias", "shared_embeddings", "out_projection"])
 @pytest.mark.parametrize("tf_prob", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("layout_order", [False, True])
@@ -139,6 +148,72 @@ def test_rollin_gradients_equal_those_of_a_plain_loop(task, mode, shape, tf_prob
     torch.testing.assert_close(got, expected)
     for parameter_grad, expected_grad in zip(got_grads, expected_grads):
         torch.testing.assert_close(parameter_grad.to_dense(), expected_grad.to_dense())
+
+
+@pytest.mark.parametrize("mode", RELAXED_MODES)
+@pytest.mark.parametrize("scale", [0.0, 0.5, 1.0])
+def test_credit_scale_equals_a_plain_loop_that_scales_the_credit(task, mode, scale):
+    """Scale 0 is the detached roll-in (soft inputs, no credit), 1 the paper's
+    gradients; values never change. Against the plain loop, every parameter."""
+    model = tiny_model(task=task, init_std=0.3).eval()
+    batch = random_batch(task, batch_size=8, tgt_len=7)
+    prev = batch["net_input"]["prev_output_tokens"]
+    parameters = [p for p in model.decoder.parameters() if p.requires_grad]
+    results = []
+    for plain in (False, True):
+        rollin = Rollin(mode, tf_prob=0.3, alpha=3.0, generator=torch.Generator().manual_seed(1),
+                        credit_scale=scale)
+        if plain:
+            scores = naive_rollin(model.decoder, prev, encode(model, batch), rollin)
+        else:
+            scores, _ = model.decoder.rollin_forward(prev, encode(model, batch), rollin)
+        weights = torch.linspace(-1, 1, scores.numel()).view_as(scores)
+        results.append((scores, torch.autograd.grad((scores * weights).sum(), parameters)))
+    (got, got_grads), (expected, expected_grads) = results
+    torch.testing.assert_close(got, expected)
+    for parameter_grad, expected_grad in zip(got_grads, expected_grads):
+        torch.testing.assert_close(parameter_grad.to_dense(), expected_grad.to_dense())
+
+
+def test_detached_rollin_sends_no_gradient_into_earlier_scores(task, monkeypatch):
+    model = tiny_model(task=task).train()
+    batch = random_batch(task, tgt_len=6)
+    rollin = Rollin("soft_greedy", tf_prob=0.0, alpha=1.0, credit_scale=0.0,
+                    generator=torch.Generator().manual_seed(0))
+    logits, _, fed_from = fed_scores_of(model, batch, rollin, monkeypatch)
+    assert not any(scores.requires_grad for scores in fed_from)
+    # but the mixture still trains the embeddings it mixes
+    (grad,) = torch.autograd.grad(step_loss(logits, batch, 3), model.decoder.embed_tokens.weight)
+    assert grad.abs().sum() > 0
+
+
+def test_straight_through_greedy_feeds_exactly_what_hard_greedy_feeds(task):
+    model = tiny_model(task=task).eval()
+    batch = random_batch(task, batch_size=8, tgt_len=8)
+    outputs = [model(**batch["net_input"], rollin=Rollin(
+        mode, tf_prob=0.4, alpha=2.0, generator=torch.Generator().manual_seed(5)))[0]
+        for mode in ("hard_greedy", "st_greedy", "soft_greedy")]
+    hard, st, soft = outputs
+    assert torch.equal(st, hard)
+    assert (soft - hard).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("mode", RELAXED_MODES)
+def test_credit_meter_grows_with_alpha(task, mode):
+    """The squared norm of the gradient through the relaxed inputs is measured in
+    the backward; a more peaked softmax passes more of it at these scores."""
+    model = tiny_model(task=task, init_std=0.1).train()
+    batch = random_batch(task, batch_size=8, tgt_len=8)
+    measured = []
+    for alpha in (0.1, 1.0):
+        meter = torch.zeros(())
+        rollin = Rollin(mode, tf_prob=0.0, alpha=alpha, credit_meter=meter,
+                        generator=torch.Generator().manual_seed(5))
+        logits, _ = model(**batch["net_input"], rollin=rollin)
+        assert meter.item() == 0.0  # filled by the backward
+        torch.log_softmax(logits, -1).sum().backward()
+        measured.append(meter.item())
+    assert 0 < measured[0] < measured[1]
 
 
 def test_model_fed_fraction_follows_tf_prob(task):

@@ -182,3 +182,69 @@ def test_peaked_softmax_produces_no_subnormal_weights():
             weights = peaked_softmax(logits)
             assert ((weights == 0) | (weights >= tiny)).all()
             torch.testing.assert_close(weights, torch.softmax(logits, -1), atol=1e-12, rtol=1e-5)
+
+
+# -- straight-through roll-ins and the credit gate --------------------------------------
+
+
+def test_straight_through_greedy_feeds_the_argmax_and_takes_the_soft_argmax_gradient(embedding):
+    from relaxss_fairseq.core import straight_through_greedy_embedding
+
+    scores = torch.randn(6, V, generator=torch.Generator().manual_seed(3), requires_grad=True)
+    weights = torch.randn(6, D, generator=torch.Generator().manual_seed(4))
+    st = straight_through_greedy_embedding(scores, embedding, alpha=2.0)
+    assert torch.equal(st, hard_greedy_embedding(scores, embedding).to_dense())  # exactly
+    (grad,) = torch.autograd.grad((st * weights).sum(), scores)
+    soft = soft_argmax_embedding(scores, embedding, alpha=2.0)
+    (expected,) = torch.autograd.grad((soft * weights).sum(), scores)
+    torch.testing.assert_close(grad, expected)
+    assert grad.abs().sum() > 0
+
+    # the gradient is the soft argmax's by finite differences (the forward is piecewise
+    # constant: its own finite differences are zero almost everywhere)
+    def soft_objective(s):  # float32 inside: a step of 1e-2 keeps rounding below 1e-4
+        return (soft_argmax_embedding(s, embedding, 2.0).double() * weights.double()).sum()
+
+    s0, eps = scores.detach(), 1e-2
+    for i, y in [(0, 0), (2, 3), (5, 6)]:
+        bumped = s0.clone()
+        bumped[i, y] += eps
+        lowered = s0.clone()
+        lowered[i, y] -= eps
+        numeric = (soft_objective(bumped) - soft_objective(lowered)) / (2 * eps)
+        assert abs(numeric.item() - grad[i, y].item()) < 2e-3 * max(1.0, abs(grad[i, y].item()))
+
+
+def test_straight_through_sample_feeds_the_gumbel_max_sample_of_its_own_noise(embedding):
+    from relaxss_fairseq.core import gumbel_noise, straight_through_sample_embedding
+
+    scores = torch.randn(6, V, generator=torch.Generator().manual_seed(3), requires_grad=True)
+    weights = torch.randn(6, D)
+    st = straight_through_sample_embedding(scores, embedding, 5.0, torch.Generator().manual_seed(9))
+    noise = gumbel_noise(scores, torch.Generator().manual_seed(9))
+    sample = (scores.detach() + noise).max(dim=-1).indices
+    assert torch.equal(st, embedding[sample])  # what a hard Gumbel-max sample feeds
+    (grad,) = torch.autograd.grad((st * weights).sum(), scores)
+    soft = gumbel_soft_embedding(scores, embedding, 5.0, torch.Generator().manual_seed(9))
+    (expected,) = torch.autograd.grad((soft * weights).sum(), scores)
+    torch.testing.assert_close(grad, expected)
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.25, 1.0, 3.0])
+def test_credit_gate_scales_and_measures_the_gradient_into_the_scores(embedding, scale):
+    from relaxss_fairseq.core import credit_gate
+
+    scores = torch.randn(4, V, requires_grad=True)
+    weights = torch.randn(4, D)
+    meter = torch.zeros(())
+    gated = credit_gate(scores, scale, meter)
+    torch.testing.assert_close(gated, scores, rtol=0, atol=0)  # the values are untouched
+    mixed = soft_argmax_embedding(gated, embedding, 2.0)
+    if scale == 0:  # no credit: the mixture is cut off from the scores
+        assert not mixed.requires_grad
+        return
+    (mixed * weights).sum().backward()
+    (ungated,) = torch.autograd.grad(
+        (soft_argmax_embedding(scores, embedding, 2.0) * weights).sum(), scores)
+    torch.testing.assert_close(scores.grad, scale * ungated)
+    torch.testing.assert_close(meter, (scale * ungated).pow(2).sum())

@@ -4,9 +4,12 @@ Nothing in this sub-package imports fairseq, so it can be reused (and unit
 tested) on its own.
 """
 from .relax import (
+    RELAXED_MODES,
     ROLLIN_MODES,
     SOFT_MODES,
+    STRAIGHT_THROUGH_MODES,
     Rollin,
+    credit_gate,
     draw_model_feed,
     gumbel_from_uniform,
     gumbel_noise,
@@ -15,19 +18,31 @@ from .relax import (
     hard_sample_embedding,
     relaxed_input_embedding,
     soft_argmax_embedding,
+    straight_through,
+    straight_through_greedy_embedding,
+    straight_through_sample_embedding,
 )
 from .schedules import (
+    FINAL_DERIVABLE_SCHEDULES,
     SCHEDULE_UNITS,
     TEACHER_FORCING_SCHEDULES,
     alpha_at,
+    exponential_rate_for,
+    inverse_sigmoid_k_for,
+    linear_slope_for,
+    schedule_end_time,
     schedule_time,
+    teacher_forcing_parameter_for,
     teacher_forcing_prob,
 )
 
 __all__ = [
+    "RELAXED_MODES",
     "ROLLIN_MODES",
     "SOFT_MODES",
+    "STRAIGHT_THROUGH_MODES",
     "Rollin",
+    "credit_gate",
     "draw_model_feed",
     "gumbel_from_uniform",
     "gumbel_noise",
@@ -36,9 +51,18 @@ __all__ = [
     "hard_sample_embedding",
     "relaxed_input_embedding",
     "soft_argmax_embedding",
+    "straight_through",
+    "straight_through_greedy_embedding",
+    "straight_through_sample_embedding",
+    "FINAL_DERIVABLE_SCHEDULES",
     "SCHEDULE_UNITS",
     "TEACHER_FORCING_SCHEDULES",
     "alpha_at",
+    "exponential_rate_for",
+    "inverse_sigmoid_k_for",
+    "linear_slope_for",
+    "schedule_end_time",
     "schedule_time",
+    "teacher_forcing_parameter_for",
     "teacher_forcing_prob",
 ]

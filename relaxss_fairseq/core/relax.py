@@ -19,8 +19,13 @@ ROLLIN_MODES = (
     "hard_sample",
     "soft_greedy",
     "soft_sample",
+    "st_greedy",
+    "st_sample",
 )
 SOFT_MODES = ("soft_greedy", "soft_sample")
+STRAIGHT_THROUGH_MODES = ("st_greedy", "st_sample")
+# modes whose backward runs through the peaked-softmax mixture: the paper's credit assignment
+RELAXED_MODES = SOFT_MODES + STRAIGHT_THROUGH_MODES
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,15 @@ class Rollin:
                ``extra["score_order"]`` mapping rows to flattened target
                positions) instead of ``B x T x V``: saves a copy of all scores
                for a loss that does not care about row order (the criterion's).
+    credit_scale: factor on the gradient each relaxed input sends into the
+               scores it was made from (relaxed modes): 1 is the paper's credit
+               assignment, 0 feeds the mixture with no credit at all (the input
+               relaxation alone); in between, a gradient that crosses n relaxed
+               inputs is scaled by credit_scale^n, which bounds its growth
+               along a chain of model-fed positions.
+    credit_meter: a 0-dim float tensor to which the backward adds the squared
+               norm of the gradient flowing through the relaxed inputs (after
+               scaling), so that its growth can be logged apart from the rest.
     """
 
     mode: str
@@ -46,6 +60,8 @@ class Rollin:
     generator: Optional[torch.Generator] = None
     top_k: int = 0
     layout_order: bool = False
+    credit_scale: float = 1.0
+    credit_meter: Optional[Tensor] = None
 
     def __post_init__(self):
         if self.mode not in ROLLIN_MODES:
@@ -58,11 +74,19 @@ class Rollin:
             raise ValueError(f"alpha must be > 0, got {self.alpha}")
         if self.top_k < 0:
             raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if not self.credit_scale >= 0:
+            raise ValueError(f"credit_scale must be >= 0, got {self.credit_scale}")
 
     @property
     def uses_alpha(self) -> bool:
-        """True when ``alpha`` shapes what is fed (the soft modes only)."""
-        return self.mode in SOFT_MODES
+        """True when ``alpha`` shapes what is fed or its gradient (relaxed modes)."""
+        return self.mode in RELAXED_MODES
+
+    @property
+    def assigns_credit(self) -> bool:
+        """True when the loss sends gradient through relaxed inputs into earlier
+        steps' scores (relaxed modes with a credit scale above 0)."""
+        return self.mode in RELAXED_MODES and self.credit_scale > 0
 
     @property
     def feeds_model(self) -> bool:
@@ -194,12 +218,102 @@ def hard_sample_embedding(
     return embed_choice(sample_tokens(scores, generator), embedding_weight)
 
 
+class _StraightThrough(torch.autograd.Function):
+    """Forward: the hard embedding, exactly; backward: into the soft one."""
+
+    @staticmethod
+    def forward(ctx, hard, soft):
+        return hard.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return None, grad
+
+
+def straight_through(hard: Tensor, soft: Tensor) -> Tensor:
+    """``hard`` in the forward pass, with the gradient of ``soft`` in the
+    backward (Bengio et al., 2013; the straight-through Gumbel estimator of
+    Jang et al., 2017): the decoder is fed what test-time decoding feeds, and
+    credit still reaches the scores through the relaxation."""
+    return _StraightThrough.apply(hard.detach(), soft)
+
+
+def straight_through_greedy_embedding(
+    scores: Tensor, embedding_weight: Tensor, alpha: float, top_k: int = 0
+) -> Tensor:
+    """Forward ``e(argmax_y s(y))`` (what hard greedy feeds), backward the soft
+    argmax's ``d/ds sum_y e(y) softmax(alpha * s)(y)`` (§3.1)."""
+    logits = scores.float() * alpha
+    soft = peaked_softmax_mixture(logits, embedding_weight, top_k)
+    hard = embed_choice(logits.detach().max(dim=-1).indices, embedding_weight)
+    return straight_through(hard.to(soft.dtype), soft)
+
+
+def straight_through_sample_embedding(
+    scores: Tensor,
+    embedding_weight: Tensor,
+    alpha: float,
+    generator: Optional[torch.Generator] = None,
+    top_k: int = 0,
+) -> Tensor:
+    """Forward ``e(y)``, ``y = argmax_y (s + G)(y)`` -- a sample of
+    ``softmax(s)`` by the Gumbel-max trick --, backward the Gumbel-soft
+    mixture's ``d/ds sum_y e(y) softmax(alpha * (s + G))(y)`` (§3.2) with the
+    same noise ``G``."""
+    logits = gumbel_noise(scores, generator).mul_(alpha).add_(scores.float(), alpha=alpha)
+    soft = peaked_softmax_mixture(logits, embedding_weight, top_k)
+    hard = embed_choice(logits.detach().max(dim=-1).indices, embedding_weight)
+    return straight_through(hard.to(soft.dtype), soft)
+
+
+class _CreditGate(torch.autograd.Function):
+    """Identity forward; the backward scales the gradient by ``scale`` and adds
+    its squared norm to ``meter``."""
+
+    @staticmethod
+    def forward(ctx, scores, scale, meter):
+        ctx.scale, ctx.meter = scale, meter
+        return scores.view_as(scores)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.scale != 1.0:
+            grad = grad * ctx.scale
+        if ctx.meter is not None:
+            ctx.meter.add_(grad.detach().float().pow(2).sum().to(ctx.meter.device))
+        return grad, None, None
+
+
+def credit_gate(scores: Tensor, scale: float = 1.0, meter: Optional[Tensor] = None) -> Tensor:
+    """The scores a relaxed input is made from, as seen by the relaxation: the
+    same values, but the gradient the relaxation sends back into them (the
+    credit of later steps) is multiplied by ``scale`` and measured into
+    ``meter``.  ``scale = 0`` cuts it (the scores are detached)."""
+    if scale == 0:
+        return scores.detach()
+    if scale == 1.0 and meter is None:
+        return scores
+    return _CreditGate.apply(scores, scale, meter)
+
+
 def relaxed_input_embedding(scores: Tensor, embedding_weight: Tensor, rollin: Rollin) -> Tensor:
-    """The embedding of the model's own previous prediction under ``rollin.mode``."""
+    """The embedding of the model's own previous prediction under ``rollin.mode``;
+    in the relaxed modes the gradient into ``scores`` passes the credit gate
+    (``rollin.credit_scale``, ``rollin.credit_meter``)."""
+    if rollin.mode in RELAXED_MODES:
+        scores = credit_gate(scores, rollin.credit_scale, rollin.credit_meter)
     if rollin.mode == "soft_greedy":
         return soft_argmax_embedding(scores, embedding_weight, rollin.alpha, rollin.top_k)
     if rollin.mode == "soft_sample":
         return gumbel_soft_embedding(
+            scores, embedding_weight, rollin.alpha, rollin.generator, rollin.top_k
+        )
+    if rollin.mode == "st_greedy":
+        return straight_through_greedy_embedding(
+            scores, embedding_weight, rollin.alpha, rollin.top_k
+        )
+    if rollin.mode == "st_sample":
+        return straight_through_sample_embedding(
             scores, embedding_weight, rollin.alpha, rollin.generator, rollin.top_k
         )
     if rollin.mode == "hard_greedy":

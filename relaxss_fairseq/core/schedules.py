@@ -81,3 +81,103 @@ def alpha_at(
     if alpha_max is not None:
         alpha = min(alpha, alpha_max)
     return alpha
+
+
+# -- stating a schedule by where it ends --------------------------------------------------
+
+# the schedules whose decay parameter --teacher-forcing-final can derive, and that parameter
+FINAL_DERIVABLE_SCHEDULES = {"inverse_sigmoid": "k", "linear": "slope", "exponential": "rate"}
+
+
+def schedule_end_time(unit: str, max_epoch: int, max_update: int) -> Optional[int]:
+    """Schedule time ``t_end`` at the end of training, on the clock of
+    :func:`schedule_time`; ``None`` when the run has no limit in ``unit``
+    (fairseq's ``0``).
+
+    - ``epoch``: the last epoch is ``max_epoch``, trained at ``t = max_epoch - 1``
+      completed epochs, so ``t_end = max_epoch - 1`` (the whole last epoch runs
+      at the end value).
+    - ``update``: ``t_end = max_update``, the number of completed updates when
+      training stops (the last update itself is computed at ``max_update - 1``).
+    """
+    if unit == "epoch":
+        return max_epoch - 1 if max_epoch > 0 else None
+    if unit == "update":
+        return max_update if max_update > 0 else None
+    raise ValueError(f"unknown schedule unit {unit!r}; expected one of {SCHEDULE_UNITS}")
+
+
+def inverse_sigmoid_k_for(final: float, t_end: float) -> float:
+    """The ``k`` of the inverse sigmoid schedule that reaches ``final`` at ``t_end``:
+    the root of
+
+        k / (k + exp(t_end / k)) = final,      0 < final < 1,  t_end >= 0.
+
+    The left side rises strictly from 0 (``k -> 0``) to 1 (``k -> inf``) --
+    its log-derivative is ``exp(t/k) (1 + t/k) / (k (k + exp(t/k))) > 0`` -- so
+    the root exists and is unique; it is found by bisection on ``log k``
+    (pure Python, to float precision).  ``t_end = 0`` gives ``final / (1 - final)``.
+    """
+    if not 0.0 < final < 1.0:
+        raise ValueError(f"final teacher-forcing probability must lie in (0, 1), got {final}")
+    if t_end < 0:
+        raise ValueError(f"end time must be >= 0, got {t_end}")
+
+    def at(k: float) -> float:
+        return inverse_sigmoid_decay(t_end, k)
+
+    lo = hi = 1.0
+    while at(lo) > final:
+        lo /= 2.0
+    while at(hi) < final:
+        hi *= 2.0
+    for _ in range(400):  # each step halves log(hi / lo)
+        mid = math.sqrt(lo * hi)
+        if not lo < mid < hi:
+            break
+        if at(mid) < final:
+            lo = mid
+        else:
+            hi = mid
+    # the better end of the last bracket
+    return lo if abs(at(lo) - final) <= abs(at(hi) - final) else hi
+
+
+def linear_slope_for(final: float, t_end: float, start: float = 1.0) -> float:
+    """The slope of ``start - slope * t`` that reaches ``final`` at ``t_end``:
+    ``(start - final) / t_end``."""
+    if t_end <= 0:
+        raise ValueError(f"end time must be > 0 for the linear schedule, got {t_end}")
+    return (start - final) / t_end
+
+
+def exponential_rate_for(final: float, t_end: float, start: float = 1.0) -> float:
+    """The rate of ``start * rate ** t`` that reaches ``final`` at ``t_end``:
+    ``(final / start) ** (1 / t_end)``."""
+    if t_end <= 0:
+        raise ValueError(f"end time must be > 0 for the exponential schedule, got {t_end}")
+    if final <= 0.0 or start <= 0.0:
+        raise ValueError(f"final ({final}) and start ({start}) must be > 0 for the "
+                         f"exponential schedule")
+    return math.exp(math.log(final / start) / t_end)
+
+
+def teacher_forcing_parameter_for(
+    schedule: str, final: float, t_end: float, start: float = 1.0
+) -> dict:
+    """The decay parameter of ``schedule`` that makes it reach ``final`` at
+    ``t_end``, as the keyword argument of :func:`teacher_forcing_prob` it
+    replaces (``{"k": ...}``, ``{"slope": ...}`` or ``{"rate": ...}``), so that
+    ``teacher_forcing_prob(schedule, t_end, start=start, **params) == final``
+    (before the floor ``minimum``).  ``constant`` and ``always`` have no decay
+    to derive."""
+    if schedule == "inverse_sigmoid":
+        return {"k": inverse_sigmoid_k_for(final, t_end)}
+    if schedule == "linear":
+        return {"slope": linear_slope_for(final, t_end, start)}
+    if schedule == "exponential":
+        return {"rate": exponential_rate_for(final, t_end, start)}
+    raise ValueError(
+        f"the {schedule!r} teacher-forcing schedule has no decay to derive from a final "
+        f"value; expected one of {tuple(FINAL_DERIVABLE_SCHEDULES)}"
+    )

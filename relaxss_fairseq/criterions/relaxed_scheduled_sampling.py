@@ -9,7 +9,7 @@ roll-in: ``-sum_i log p(y*_i | h_i(e_{i-1}, h_{i-1}))`` where ``e_{i-1}`` is the
 gold embedding or the model's relaxed previous prediction (paper §2, §3.3).
 """
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -27,13 +27,16 @@ from fairseq.logging import metrics
 from omegaconf import II
 
 from ..core import (
+    FINAL_DERIVABLE_SCHEDULES,
     ROLLIN_MODES,
     SCHEDULE_UNITS,
-    SOFT_MODES,
+    RELAXED_MODES,
     TEACHER_FORCING_SCHEDULES,
     Rollin,
     alpha_at,
+    schedule_end_time,
     schedule_time,
+    teacher_forcing_parameter_for,
     teacher_forcing_prob,
 )
 
@@ -49,7 +52,9 @@ class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
             "previous prediction as a hard argmax (hard_greedy) or sample "
             "(hard_sample) -- Bengio et al. (2015) -- or its relaxation, the "
             "soft argmax (soft_greedy, paper 3.1) or Gumbel-soft sample "
-            "(soft_sample, paper 3.2); teacher_forcing always feeds gold"
+            "(soft_sample, paper 3.2), or straight-through: the hard argmax / "
+            "Gumbel-max sample forward, the soft one's gradient backward "
+            "(st_greedy, st_sample); teacher_forcing always feeds gold"
         },
     )
     teacher_forcing_schedule: ChoiceEnum(TEACHER_FORCING_SCHEDULES) = field(
@@ -82,6 +87,18 @@ class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
         default=0.0,
         metadata={"help": "floor of the gold probability (Bengio et al.'s epsilon)"},
     )
+    teacher_forcing_final: Optional[float] = field(
+        default=None,
+        metadata={"help": "state the schedule by where it ends: the gold probability in "
+                  "(0, 1) reached at the end of training, from which the decay parameter "
+                  "(inverse_sigmoid k, linear slope, exponential rate; the others refuse it) "
+                  "is derived for this run length, so the same value means the same decay "
+                  "at any length. The end is t = --max-update completed updates "
+                  "(--schedule-unit update) or t = --max-epoch - 1 completed epochs, i.e. "
+                  "the whole last epoch (--schedule-unit epoch); t counts from the start of "
+                  "training, gold warm-up included. Replaces --teacher-forcing-k/-slope/-rate "
+                  "(not both). Default: off"},
+    )
     schedule_unit: ChoiceEnum(SCHEDULE_UNITS) = field(
         default="epoch",
         metadata={"help": "time t of the schedules and of alpha annealing: completed "
@@ -100,6 +117,14 @@ class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
         default=None,
         metadata={"help": "upper bound on the annealed alpha"},
     )
+    credit_scale: float = field(
+        default=1.0,
+        metadata={"help": "relaxed modes: factor on the gradient each relaxed input sends "
+                  "into the scores it was made from (>= 0). 1: the paper's credit "
+                  "assignment; 0: soft inputs with no credit (the relaxation alone); "
+                  "in between, a gradient crossing n relaxed inputs is scaled by "
+                  "credit_scale^n, bounding its growth along chains of model-fed positions"},
+    )
     relax_top_k: int = field(
         default=0,
         metadata={"help": "soft modes: mix only the k highest-scoring embeddings instead "
@@ -111,6 +136,35 @@ class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
         metadata={"help": "first epochs trained on gold inputs only (the paper: 1)"},
     )
     seed: int = II("common.seed")
+    # the run length, for --teacher-forcing-final (0: no limit)
+    max_update: int = II("optimization.max_update")
+    max_epoch: int = II("optimization.max_epoch")
+
+
+# the option --teacher-forcing-final replaces, by the parameter it derives
+DERIVED_OPTIONS = {"k": ("teacher_forcing_k", "--teacher-forcing-k"),
+                   "slope": ("teacher_forcing_slope", "--teacher-forcing-slope"),
+                   "rate": ("teacher_forcing_rate", "--teacher-forcing-rate")}
+
+
+def run_limit(cfg: RelaxedScheduledSamplingConfig, name: str) -> int:
+    """``cfg.max_update`` or ``cfg.max_epoch`` (fairseq's run length; 0: no limit).
+    A config built outside fairseq keeps the interpolation ``${optimization...}``
+    unresolved: that reads as 0, not given."""
+    try:
+        value = getattr(cfg, name)
+    except Exception:  # omegaconf: an interpolation with no root config to resolve it in
+        return 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def final_time(cfg: RelaxedScheduledSamplingConfig):
+    """Schedule time ``t`` at the end of training, where --teacher-forcing-final
+    holds: ``--max-update`` completed updates (``--schedule-unit update``) or
+    ``--max-epoch - 1`` completed epochs, the whole last epoch (``epoch``);
+    ``None`` when the run has no limit in that unit."""
+    return schedule_end_time(cfg.schedule_unit, run_limit(cfg, "max_epoch"),
+                             run_limit(cfg, "max_update"))
 
 
 def check_config(cfg: RelaxedScheduledSamplingConfig) -> None:
@@ -147,7 +201,41 @@ def check_config(cfg: RelaxedScheduledSamplingConfig) -> None:
             f"--teacher-forcing-rate must lie in (0, 1], got {cfg.teacher_forcing_rate}")
     require(cfg.teacher_forcing_slope >= 0,
             f"--teacher-forcing-slope must be >= 0, got {cfg.teacher_forcing_slope}")
+    final = cfg.teacher_forcing_final
+    if final is not None:
+        schedule = cfg.teacher_forcing_schedule
+        require(0.0 < final < 1.0, f"--teacher-forcing-final is the gold probability at the "
+                f"end of training, in (0, 1), got {final}")
+        require(schedule in FINAL_DERIVABLE_SCHEDULES,
+                f"--teacher-forcing-final has no meaning for --teacher-forcing-schedule "
+                f"{schedule}, which has no decay to derive; use it with "
+                f"{', '.join(FINAL_DERIVABLE_SCHEDULES)}")
+        name, option = DERIVED_OPTIONS[FINAL_DERIVABLE_SCHEDULES[schedule]]
+        default = RelaxedScheduledSamplingConfig.__dataclass_fields__[name].default
+        require(getattr(cfg, name) == default,
+                f"--teacher-forcing-final {final} and {option} {getattr(cfg, name)} both set "
+                f"the decay of the {schedule} schedule: give only one of them")
+        limit_option = "--max-update" if cfg.schedule_unit == "update" else "--max-epoch"
+        require(final_time(cfg) is not None,
+                f"--teacher-forcing-final needs the run length: with --schedule-unit "
+                f"{cfg.schedule_unit} the end of training is {limit_option}, which is not set")
+        if cfg.schedule_unit == "epoch":
+            max_epoch = run_limit(cfg, "max_epoch")
+            require(max_epoch > cfg.gold_warmup_epochs,
+                    f"--teacher-forcing-final {final} is never reached: the last epoch "
+                    f"(--max-epoch {max_epoch}) is a gold warm-up epoch "
+                    f"(--gold-warmup-epochs {cfg.gold_warmup_epochs})")
+            require(max_epoch > 1, f"--teacher-forcing-final needs time to decay: "
+                    f"--max-epoch 1 ends training at t = 0 completed epochs, its start")
+        require(final >= cfg.teacher_forcing_min,
+                f"--teacher-forcing-final {final} lies below the floor --teacher-forcing-min "
+                f"{cfg.teacher_forcing_min}")
+        if schedule in ("linear", "exponential"):
+            require(final <= cfg.teacher_forcing_start,
+                    f"--teacher-forcing-final {final} must be <= --teacher-forcing-start "
+                    f"{cfg.teacher_forcing_start}: the {schedule} schedule decays from it")
     require(cfg.relax_top_k >= 0, f"--relax-top-k must be >= 0, got {cfg.relax_top_k}")
+    require(cfg.credit_scale >= 0, f"--credit-scale must be >= 0, got {cfg.credit_scale}")
     require(cfg.gold_warmup_epochs >= 0,
             f"--gold-warmup-epochs must be >= 0, got {cfg.gold_warmup_epochs}")
     require(0.0 <= cfg.label_smoothing < 1.0,
@@ -159,13 +247,14 @@ def ignored_options(cfg: RelaxedScheduledSamplingConfig) -> list:
     configuration (said once at start-up, not refused: a sweep may pass one
     set of options to every row)."""
     ignored = []
-    if cfg.rollin not in SOFT_MODES:
+    if cfg.rollin not in RELAXED_MODES:
         for option, value, default in (("--alpha-anneal-rate", cfg.alpha_anneal_rate, 1.0),
                                        ("--alpha-max", cfg.alpha_max, None),
-                                       ("--relax-top-k", cfg.relax_top_k, 0)):
+                                       ("--relax-top-k", cfg.relax_top_k, 0),
+                                       ("--credit-scale", cfg.credit_scale, 1.0)):
             if value != default:
-                ignored.append(f"{option} {value} (alpha and the mixture exist only in the "
-                               f"soft roll-ins, not in --rollin {cfg.rollin})")
+                ignored.append(f"{option} {value} (alpha, the mixture and its credit exist "
+                               f"only in the relaxed roll-ins, not in --rollin {cfg.rollin})")
     elif cfg.alpha_max is not None and cfg.alpha_anneal_rate <= 1.0:
         ignored.append(f"--alpha-max {cfg.alpha_max} (alpha never grows with "
                        f"--alpha-anneal-rate {cfg.alpha_anneal_rate})")
@@ -188,6 +277,22 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
             report_accuracy=cfg.report_accuracy,
         )
         self.cfg = cfg
+        # decay parameters of the schedule: as given, or derived once from
+        # --teacher-forcing-final and the run length (tf_prob_at stays pure)
+        self.decay = {"k": cfg.teacher_forcing_k, "slope": cfg.teacher_forcing_slope,
+                      "rate": cfg.teacher_forcing_rate}
+        if cfg.teacher_forcing_final is not None:
+            t_end = final_time(cfg)
+            derived = teacher_forcing_parameter_for(
+                cfg.teacher_forcing_schedule, cfg.teacher_forcing_final, t_end,
+                start=cfg.teacher_forcing_start)
+            self.decay.update(derived)
+            ((name, value),) = derived.items()
+            where = (f"update {t_end}" if cfg.schedule_unit == "update"
+                     else f"epoch {t_end + 1} (t = {t_end} completed epochs)")
+            logger.info(f"relaxed_scheduled_sampling: --teacher-forcing-final "
+                        f"{cfg.teacher_forcing_final} at {where}: "
+                        f"{cfg.teacher_forcing_schedule} {name} = {value:.6g}")
         self.epoch = 1
         self._seeded_update, self._forwards_in_update = None, 0  # see rollin_generator
         self._follow_epochs_of(task)
@@ -211,18 +316,17 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
 
     def tf_prob_at(self, epoch: int, num_updates: int) -> float:
         """Gold-token probability: 1 during the gold warm-up epochs, then the
-        configured schedule at time t."""
+        configured schedule at time t (with the decay parameter derived from
+        --teacher-forcing-final, when given, at construction)."""
         if epoch <= self.cfg.gold_warmup_epochs or self.cfg.rollin == "teacher_forcing":
             return 1.0
         cfg = self.cfg
         return teacher_forcing_prob(
             cfg.teacher_forcing_schedule,
             schedule_time(cfg.schedule_unit, epoch, num_updates),
-            k=cfg.teacher_forcing_k,
             start=cfg.teacher_forcing_start,
-            slope=cfg.teacher_forcing_slope,
-            rate=cfg.teacher_forcing_rate,
             minimum=cfg.teacher_forcing_min,
+            **self.decay,
         )
 
     def alpha_at(self, epoch: int, num_updates: int) -> float:
@@ -238,6 +342,7 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
             generator=generator,
             top_k=self.cfg.relax_top_k,
             layout_order=True,  # the loss is a sum over positions: any row order will do
+            credit_scale=self.cfg.credit_scale,
         )
 
     def training_rollin(self, model, sample) -> Rollin:
@@ -246,7 +351,11 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
         generator = None
         if self.cfg.rollin != "teacher_forcing":
             generator = self.rollin_generator(sample["target"].device, num_updates)
-        return self.rollin_at(self.epoch, num_updates, generator)
+        rollin = self.rollin_at(self.epoch, num_updates, generator)
+        if rollin.assigns_credit and rollin.feeds_model:
+            # filled during the backward, which fairseq runs before it reads the logs
+            rollin = replace(rollin, credit_meter=torch.zeros((), device=sample["target"].device))
+        return rollin
 
     def rollin_generator(self, device, num_updates: int) -> torch.Generator:
         """Randomness of the coin flips and Gumbel noise for one training forward.
@@ -333,6 +442,8 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
         }
         if rollin.uses_alpha:  # alpha means nothing to teacher forcing or the hard modes
             logs["alpha_x_ntokens"] = rollin.alpha * ntokens
+        if rollin.credit_meter is not None:
+            logs["credit_grad_sq"] = rollin.credit_meter
         return logs
 
     @classmethod
@@ -346,3 +457,9 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
             if any(key in log for log in logging_outputs):
                 total = sum(log.get(key, 0) for log in logging_outputs)
                 metrics.log_scalar(name, total / ntokens, ntokens, round=4)
+        if any("credit_grad_sq" in log for log in logging_outputs):
+            # the norm of the gradient the relaxed inputs sent into the scores they were
+            # made from, normalised as fairseq normalises the gradient (by sample size)
+            squared = sum(float(log.get("credit_grad_sq", 0)) for log in logging_outputs)
+            sample_size = sum(log.get("sample_size", 0) for log in logging_outputs)
+            metrics.log_scalar("credit_gnorm", squared**0.5 / max(sample_size, 1), round=4)

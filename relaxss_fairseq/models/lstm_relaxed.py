@@ -6,8 +6,10 @@ The criterion decides *when* (a :class:`~relaxss_fairseq.core.Rollin`); this
 module decides *how*: at every target position the decoder is fed either the
 gold previous token or, with probability ``1 - tf_prob``, the embedding of its
 own previous prediction, relaxed according to ``rollin.mode`` (paper §3.3,
-Figure 2).  In the soft modes the graph through that embedding is kept, so the
-loss at step ``i`` sends gradient into the scores of step ``i - 1``.
+Figure 2).  In the relaxed modes (soft, and straight-through: hard forward,
+soft backward) the graph through that embedding is kept, so the loss at step
+``i`` sends gradient into the scores of step ``i - 1`` (scaled by
+``rollin.credit_scale``; 0 cuts it).
 
 Without a roll-in (validation, ``fairseq-generate``) the decoder is fairseq's
 incremental LSTM decoder, so greedy and beam search work unchanged.
@@ -37,7 +39,6 @@ from ..core.projection import (
     linear_with_known_output,
     score_layout,
 )
-from ..core.relax import SOFT_MODES
 from .attention import ATTENTION_TYPES, EncoderStates, build_attention
 
 DecoderState = Tuple[List[Tensor], List[Tensor], Tensor]  # hiddens, cells, input feed
@@ -205,10 +206,11 @@ class RelaxedLSTMDecoder(LSTMDecoder):
         weight, bias = self.output_projection()
 
         # Inside the loop, scores only for the sentences fed from the model at the
-        # next step, each block written into its rows of one N x V tensor; soft modes
-        # relax them, so those blocks are in the graph. Every other position is
-        # projected in one product after the loop.
-        soft = rollin.mode in SOFT_MODES
+        # next step, each block written into its rows of one N x V tensor; where the
+        # relaxation sends credit back (relaxed modes, credit scale > 0) those blocks
+        # are in the graph. Every other position is projected in one product after
+        # the loop.
+        credit = rollin.assigns_credit
         all_scores: Optional[Tensor] = None
         fed_blocks: List[Tensor] = []
         step_features: List[Tensor] = []
@@ -231,13 +233,13 @@ class RelaxedLSTMDecoder(LSTMDecoder):
                 fed = features if len(next_rows) == bsz else features.index_select(0, next_rows)
                 first, last = layout.bounds[j + 1]
                 block = linear_into(all_scores[first:last], fed.detach(), weight, bias)
-                if soft:
+                if credit:
                     block = linear_with_known_output(block, fed, weight, bias)
                 fed_blocks.append(block)
 
         features = torch.stack(step_features, dim=1).view(bsz * seqlen, -1)
         later = all_scores[: layout.n_later]
-        if soft:
+        if credit:
             later_features = features.index_select(0, layout.order[: layout.n_later])
             linear_into(later, later_features.detach(), weight, bias)
             later = linear_with_known_output(later, later_features, weight, bias)
