@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from relaxss_fairseq.core.projection import (
+    RowBlockProjection,
     in_target_order,
-    join_rows,
     linear_into,
     linear_with_known_output,
     score_layout,
@@ -46,15 +46,51 @@ def test_joined_steps_match_stacked_linear_layers(bias):
     expected_grads = torch.autograd.grad((expected * target).sum(), wrt)
 
     buffer = torch.empty(steps * 3, 7)  # step j's rows: 3j .. 3j + 2
+    projection = RowBlockProjection(buffer, weight, b)
+    features = []
 
     def project(j, f):
-        scores = linear_into(buffer[3 * j : 3 * j + 3], f.detach(), weight, b)
-        return linear_with_known_output(scores, f, weight, b)
+        features.append(f)
+        return projection.block(3 * j, 3 * j + 3, f)
 
-    joined = join_rows(buffer, unroll(weight, b, embedding, start, steps, project))
+    joined = projection.join(unroll(weight, b, embedding, start, steps, project), torch.cat(features))
     joined = joined.view(steps, 3, 7).transpose(0, 1)
     grads = torch.autograd.grad((joined * target).sum(), wrt)
     torch.testing.assert_close(joined, expected)
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("loss", ["weighted", "plain_sum", "mixture_only"])
+def test_row_blocks_take_every_gradient_path_into_the_one_weight_gradient(loss):
+    """The loss's gradient of the joined scores (contiguous, an expanded .sum()
+    gradient, or none at all) and the recurrence's, summed per row, make the
+    weight and bias gradients, whatever order the blocks' backward runs in."""
+    steps = 3
+    weight, b, embedding, start = leaves(True)
+    reference = unroll(weight, b, embedding, start, steps, lambda j, f: F.linear(f, weight, b))
+
+    def objective(outputs):
+        if loss == "weighted":
+            return (torch.stack(outputs, 1) * torch.linspace(-1, 1, 3 * steps * 7).view(3, steps, 7)).sum()
+        if loss == "plain_sum":
+            return torch.stack(outputs, 1).sum()
+        return outputs[-1].sum()  # only the last step: earlier ones reach it through the mixture
+
+    expected_grads = torch.autograd.grad(objective(reference), [weight, b, embedding, start])
+    buffer = torch.empty(steps * 3, 7)
+    projection = RowBlockProjection(buffer, weight, b)
+    features = []
+
+    def project(j, f):
+        features.append(f)
+        return projection.block(3 * j, 3 * j + 3, f)
+
+    outputs = unroll(weight, b, embedding, start, steps, project)
+    joined = projection.join(outputs, torch.cat(features)).view(steps, 3, 7)
+    steps_of_join = [joined[j] for j in range(steps)]
+    used = steps_of_join if loss != "mixture_only" else [outputs[0], outputs[1], joined[-1]]
+    grads = torch.autograd.grad(objective(used), [weight, b, embedding, start])
     for got, want in zip(grads, expected_grads):
         torch.testing.assert_close(got, want)
 
@@ -86,12 +122,14 @@ def test_frozen_weight_gets_no_gradient_but_features_do():
     torch.testing.assert_close(features.grad, weight.sum(0).expand(3, 5))
 
 
-def test_join_rows_refuses_blocks_held_elsewhere_or_not_covering_the_buffer():
+def test_join_refuses_blocks_held_elsewhere_or_not_covering_the_buffer():
     buffer = torch.zeros(6, 4)
+    projection = RowBlockProjection(buffer, torch.zeros(4, 3), None)
+    features = torch.zeros(6, 3)
     with pytest.raises(ValueError, match="block 2"):
-        join_rows(buffer, [buffer[:2], buffer[2:4], torch.zeros(2, 4)])
+        projection.join([buffer[:2], buffer[2:4], torch.zeros(2, 4)], features)
     with pytest.raises(ValueError, match="4 rows for a buffer of 6"):
-        join_rows(buffer, [buffer[:2], buffer[2:4]])
+        projection.join([buffer[:2], buffer[2:4]], features)
 
 
 def test_score_layout_puts_each_fed_block_after_the_rows_only_the_loss_needs():

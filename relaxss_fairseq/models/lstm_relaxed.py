@@ -33,8 +33,8 @@ from fairseq.models.lstm import (
 
 from ..core import Rollin, draw_model_feed, relaxed_input_embedding
 from ..core.projection import (
+    RowBlockProjection,
     in_target_order,
-    join_rows,
     linear_into,
     linear_with_known_output,
     score_layout,
@@ -228,25 +228,24 @@ class RelaxedLSTMDecoder(LSTMDecoder):
                 all_scores = features.new_empty(bsz * seqlen, weight.size(0))
                 weight = weight.to(features.dtype)
                 bias = None if bias is None else bias.to(features.dtype)
+                projection = RowBlockProjection(all_scores, weight, bias) if credit else None
             if j + 1 < seqlen and layout.rows[j + 1] is not None:
                 next_rows = layout.rows[j + 1]
                 fed = features if len(next_rows) == bsz else features.index_select(0, next_rows)
                 first, last = layout.bounds[j + 1]
-                block = linear_into(all_scores[first:last], fed.detach(), weight, bias)
                 if credit:
-                    block = linear_with_known_output(block, fed, weight, bias)
-                fed_blocks.append(block)
+                    fed_blocks.append(projection.block(first, last, fed))
+                else:
+                    fed_blocks.append(linear_into(all_scores[first:last], fed.detach(), weight, bias))
 
         features = torch.stack(step_features, dim=1).view(bsz * seqlen, -1)
-        later = all_scores[: layout.n_later]
+        ordered_features = features.index_select(0, layout.order)
+        later_features = ordered_features[: layout.n_later]
         if credit:
-            later_features = features.index_select(0, layout.order[: layout.n_later])
-            linear_into(later, later_features.detach(), weight, bias)
-            later = linear_with_known_output(later, later_features, weight, bias)
-            scores = join_rows(all_scores, [later, *fed_blocks])
+            later = projection.block(0, layout.n_later, later_features)
+            scores = projection.join([later, *fed_blocks], ordered_features)
         else:  # the choices took no gradient: the loss's is one product over all rows
-            ordered_features = features.index_select(0, layout.order)
-            linear_into(later, ordered_features[: layout.n_later].detach(), weight, bias)
+            linear_into(all_scores[: layout.n_later], later_features.detach(), weight, bias)
             scores = linear_with_known_output(all_scores, ordered_features, weight, bias)
         extra = {"attn": None, "model_fed": model_fed}
         if rollin.layout_order:
