@@ -127,11 +127,38 @@ def test_validation_uses_no_rollin_and_logs_no_schedule(task):
     model = tiny_model(task=task).eval()
     criterion = criterion_for(task, rollin="soft_sample", teacher_forcing_schedule="always")
     criterion.set_epoch(5)
-    _, _, logs = criterion(model, random_batch(task))
+    loss, _, logs = criterion(model, random_batch(task))
+    reference, _, _ = CrossEntropyCriterion(task, sentence_avg=False)(model, random_batch(task))
+    torch.testing.assert_close(loss, reference)  # validation scores gold inputs
     assert "model_fed" not in logs
     with metrics.aggregate(new_root=True) as agg:
         criterion.reduce_metrics([logs])
     assert "tf_prob" not in agg.get_smoothed_values()
+
+
+def test_validation_logs_the_nll_under_always_model_fed_greedy_inputs(task):
+    """fed_nll_loss: the dev NLL when every input is the model's own greedy
+    prediction, the inputs of test-time decoding; any mode logs it."""
+    from relaxss_fairseq.core import Rollin
+
+    model = tiny_model(task=task).eval()
+    batch = random_batch(task, batch_size=8)
+    criterion = criterion_for(task, rollin="teacher_forcing")
+    _, _, logs = criterion(model, batch)
+    scores, _ = model(**batch["net_input"], rollin=Rollin("hard_greedy", tf_prob=0.0))
+    lprobs = torch.log_softmax(scores, -1)
+    target = batch["target"]
+    nll = -lprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1).masked_fill(
+        target.eq(task.target_dictionary.pad()), 0.0).sum()
+    torch.testing.assert_close(logs["fed_nll_loss"], nll)
+    assert abs(logs["fed_nll_loss"] - logs["nll_loss"]) > 1e-3  # not the gold-input loss
+    with metrics.aggregate(new_root=True) as agg:
+        criterion.reduce_metrics([logs])
+    values = agg.get_smoothed_values()
+    assert values["fed_nll_loss"] == pytest.approx(nll.item() / logs["ntokens"] / math.log(2), abs=1e-3)
+    # and training batches do not pay for it
+    _, _, train_logs = criterion(model.train(), batch)
+    assert "fed_nll_loss" not in train_logs
 
 
 def test_roll_in_randomness_differs_by_rank_update_and_batch_but_resumes(task, monkeypatch):

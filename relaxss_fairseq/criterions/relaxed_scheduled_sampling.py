@@ -9,11 +9,13 @@ roll-in: ``-sum_i log p(y*_i | h_i(e_{i-1}, h_{i-1}))`` where ``e_{i-1}`` is the
 gold embedding or the model's relaxed previous prediction (paper §2, §3.3).
 """
 import logging
+import math
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from fairseq import utils
 from fairseq.criterions import register_criterion
@@ -420,11 +422,25 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
         }
         if rollin is not None:
             logging_output.update(self.schedule_logs(rollin, net_output, sample))
+        elif not model.training and getattr(model, "accepts_rollin", False):
+            logging_output["fed_nll_loss"] = self.model_fed_nll(model, sample)
         if self.report_accuracy:
             n_correct, total = self.compute_accuracy(model, net_output, sample)
             logging_output["n_correct"] = utils.item(n_correct.data)
             logging_output["total"] = utils.item(total.data)
         return loss, sample_size, logging_output
+
+    @torch.no_grad()
+    def model_fed_nll(self, model, sample) -> Tensor:
+        """Validation diagnostic: the summed NLL of the gold targets when every
+        position is fed the model's own greedy prediction (``hard_greedy`` at
+        ``tf_prob`` 0), the inputs test-time decoding sees; against ``nll_loss``
+        (gold inputs) it shows how much exposure bias costs the model."""
+        always_fed = Rollin("hard_greedy", tf_prob=0.0, layout_order=True,
+                            generator=torch.Generator(sample["target"].device).manual_seed(0))
+        net_output = model(**sample["net_input"], rollin=always_fed)
+        _, nll_loss = self.compute_loss(model, net_output, sample, reduce=True)
+        return nll_loss.data
 
     def schedule_logs(self, rollin: Rollin, net_output, sample):
         """Per-batch schedule values, weighted by target tokens so that summing
@@ -449,6 +465,12 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
     @classmethod
     def reduce_metrics(cls, logging_outputs) -> None:
         super().reduce_metrics(logging_outputs)
+        if any("fed_nll_loss" in log for log in logging_outputs):  # validation
+            total = sum(log.get("fed_nll_loss", 0) for log in logging_outputs)
+            ntokens = sum(log.get("ntokens", 0) for log in logging_outputs)
+            # base 2, as fairseq logs nll_loss
+            metrics.log_scalar("fed_nll_loss", total / max(ntokens, 1) / math.log(2), ntokens,
+                               round=3)
         ntokens = sum(log.get("schedule_ntokens", 0) for log in logging_outputs)
         if ntokens == 0:  # validation: no roll-in
             return
