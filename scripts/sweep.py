@@ -1,51 +1,92 @@
 #!/usr/bin/env python
-"""Tables 1-2 of the paper: configurations x random restarts, the best restart
-by dev score, its test score, and learning curves.
+"""Tables 1-2 of the paper (and the cascade task): configurations x seeds, trained to
+convergence, mean +- sd over seeds, the best seed by dev, paired differences against
+cross-entropy and hard scheduled sampling, learning curves with training diagnostics.
 
-    python scripts/sweep.py ner-table1 --conll CONLL_DIR --work WORK [--epochs 6 --restarts 2]
+    python scripts/sweep.py ner-table1 --conll CONLL_DIR --work WORK [--seeds 3 --epochs 30]
     python scripts/sweep.py ner-table2 --conll CONLL_DIR --work WORK      (k = 100, 10, 1, always)
     python scripts/sweep.py mt-table1  --mt-data DATA_DIR --work WORK     (examples/multi30k layout)
+    python scripts/sweep.py cascade    --work WORK                        (generated: running sums)
 
 Arguments the script does not know are passed to every fairseq-train run.
 
-Each run is a ``fairseq-train`` of the recipe's model (``examples/ner/train.sh``
-or ``examples/multi30k/train.sh``) with ``--seed`` = restart; the dev score of
-every epoch comes from fairseq's validation (span F1 for NER, BLEU of
-``--eval-bleu`` for MT) and the best epoch's checkpoint is scored on dev and
-test by the recipe's evaluation (seqeval F1 / sacreBLEU).  For each
-configuration the restart with the best dev score is reported.  Runs go
-``--parallel`` at a time, one thread each.  Writes WORK/results.json,
-WORK/table.md and WORK/curves.png; finished runs are not run again.  With
-``--continue-from EARLIER_WORK --epochs N`` the runs of an earlier sweep are
-continued from their last checkpoints to N epochs in the new WORK folder.
+Protocol. Each run is a ``fairseq-train`` of the task's model with ``--seed`` = seed
+(1 .. --seeds), trained until the dev metric of fairseq's validation has not improved for
+--patience validations (fairseq's ``--patience``) or --epochs (the cap) is reached, with
+the learning rate multiplied by --lr-shrink whenever the dev metric does not improve
+(fairseq's ``--lr-scheduler reduce_lr_on_plateau``; --lr-shrink 1 keeps it fixed,
+--patience 0 trains every run to the cap). The best epoch's checkpoint is scored on dev and
+test by the task's evaluation (seqeval F1 / sacreBLEU / exact match). For each row:
+mean +- sd over seeds, the seed with the best dev score and its test score (the paper's
+protocol), the epochs each run took, and the paired difference against "Baseline CE" (and
+the Bengio et al. rows), seed by seed: "gain" when the mean difference exceeds its sd on
+both dev and test. Writes WORK/results.json, WORK/table.md and WORK/curves.png (dev score,
+tf_prob, alpha, model_fed, gnorm, clip share, credit_gnorm, learning rate by epoch).
+
+Runs go --parallel at a time, one thread each. Finished runs are read back, not run again
+(a run whose arguments changed since is refused: use another --work); a run that was
+interrupted resumes from its last checkpoint. With ``--continue-from EARLIER_WORK
+--epochs N`` the runs of an earlier sweep are continued from their last checkpoints in
+the new WORK folder. Per-row settings (tuned on dev): --row-args NAME=ARGS or
+--row-settings FILE.json ({"row name": "--alpha 1 ..."}); a small tuning mode:
+--grid-row NAME --grid OPTION=V1,V2[,...] (writes WORK/grid.{md,json} and
+WORK/grid_best.json, a --row-settings file).
 """
 import argparse
+import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from mt_data import epoch_records  # noqa: E402  (fairseq-train log records, shared)
+from relaxss_fairseq.core.schedules import inverse_sigmoid_k_for  # noqa: E402
 
-# the paper's Table 1 rows: (name, criterion arguments)
-def table1(k: float, alpha: float, alpha0: float, rate: float):
-    schedule = ["--teacher-forcing-k", str(k)]
+CE_ROW = "Baseline CE"
+# rows every other row is compared with, seed by seed (when they are in the table)
+REFERENCE_ROWS = (CE_ROW, "Bengio et al. (2015) greedy", "Bengio et al. (2015) sample")
+# per-epoch diagnostics of the train records kept in each run's curve (None when not logged)
+CURVE_KEYS = ("tf_prob", "alpha", "model_fed", "gnorm", "clip", "credit_gnorm", "lr", "loss")
+
+_print_lock = threading.Lock()
+
+
+def say(message: str):
+    with _print_lock:
+        print(message, flush=True)
+
+
+# -- the tables' rows: (name, criterion arguments) ------------------------------------------
+
+
+def table1(schedule, alpha: float, alpha0: float, rate: float, bounded: float = 0.5):
+    """The paper's Table 1 rows, then straight-through and the credit variants.
+    ``schedule``: the schedule's arguments (e.g. ["--teacher-forcing-k", "10"])."""
+    # str(), as before: a finished run is read back only when its arguments are the same
     fixed = ["--alpha", str(alpha)]
     annealed = ["--alpha", str(alpha0), "--alpha-anneal-rate", str(rate)]
     return [
-        ("Baseline CE", ["--rollin", "teacher_forcing"]),
+        (CE_ROW, ["--rollin", "teacher_forcing"]),
         ("Bengio et al. (2015) greedy", ["--rollin", "hard_greedy", *schedule]),
         ("Bengio et al. (2015) sample", ["--rollin", "hard_sample", *schedule]),
         ("alpha-soft fixed greedy", ["--rollin", "soft_greedy", *schedule, *fixed]),
         ("alpha-soft fixed sample", ["--rollin", "soft_sample", *schedule, *fixed]),
         ("alpha-soft annealed greedy", ["--rollin", "soft_greedy", *schedule, *annealed]),
         ("alpha-soft annealed sample", ["--rollin", "soft_sample", *schedule, *annealed]),
+        ("straight-through greedy", ["--rollin", "st_greedy", *schedule, *fixed]),
+        ("straight-through sample", ["--rollin", "st_sample", *schedule, *fixed]),
+        ("alpha-soft fixed greedy, bounded credit",
+         ["--rollin", "soft_greedy", *schedule, *fixed, "--credit-scale", f"{bounded:g}"]),
+        ("alpha-soft fixed greedy, detached",
+         ["--rollin", "soft_greedy", *schedule, *fixed, "--credit-scale", "0"]),
     ]
 
 
@@ -57,21 +98,425 @@ def table2(alpha0: float, rate: float):
     return rows
 
 
+def cascade_rows(schedule, alpha: float, bounded: float = 0.5):
+    """The cascade table: schedule by update (``schedule`` holds its arguments)."""
+    fixed = ["--schedule-unit", "update", *schedule, "--alpha", f"{alpha:g}"]
+    return [
+        (CE_ROW, ["--rollin", "teacher_forcing"]),
+        ("Bengio et al. (2015) greedy",
+         ["--rollin", "hard_greedy", "--schedule-unit", "update", *schedule]),
+        ("Bengio et al. (2015) sample",
+         ["--rollin", "hard_sample", "--schedule-unit", "update", *schedule]),
+        ("soft greedy", ["--rollin", "soft_greedy", *fixed]),
+        ("soft greedy, bounded credit",
+         ["--rollin", "soft_greedy", *fixed, "--credit-scale", f"{bounded:g}"]),
+        ("soft greedy, detached", ["--rollin", "soft_greedy", *fixed, "--credit-scale", "0"]),
+        ("straight-through greedy", ["--rollin", "st_greedy", *fixed]),
+        ("soft sample", ["--rollin", "soft_sample", *fixed]),
+        ("straight-through sample", ["--rollin", "st_sample", *fixed]),
+    ]
+
+
+def batches_per_epoch(lengths, max_tokens: int) -> int:
+    """Batches fairseq's ``batch_by_size`` makes of samples of these lengths (tokens,
+    eos included) with --max-tokens and --required-batch-size-multiple 1: samples in
+    length order, a batch grows while (size + 1) x its longest sample fits."""
+    batches, size, longest = 0, 0, 0
+    for length in sorted(lengths):
+        if size and (size + 1) * max(longest, length) > max_tokens:
+            batches, size, longest = batches + 1, 0, 0
+        size, longest = size + 1, max(longest, length)
+    return batches + (1 if size else 0)
+
+
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
+# -- one run ---------------------------------------------------------------------------------
+
+
+def number(record, key):
+    """``record[key]`` as a float; None when missing or not a number."""
+    try:
+        return float(record[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def learning_curve(log_path: str, metric: str):
-    """Per epoch: the dev score fairseq validated, tf_prob, alpha and train_wall."""
+    """Per epoch: the dev score fairseq validated (and the best so far), the training
+    diagnostics of CURVE_KEYS (None where not logged) and train_wall as ``seconds``."""
     with open(log_path, encoding="utf-8", errors="replace") as f:
         text = f.read()
     train, valid = epoch_records(text, "train"), epoch_records(text, "valid")
-    return [{"epoch": e,
-             "dev": float(valid[e][metric]),
-             "tf_prob": float(train[e]["tf_prob"]),
-             "alpha": float(train[e]["alpha"]),
-             "seconds": float(train[e]["train_wall"])}
-            for e in sorted(train) if e in valid]
+    curve = []
+    for e in sorted(train):
+        if e not in valid:
+            continue
+        point = {"epoch": e, "dev": number(valid[e], metric),
+                 "best": number(valid[e], f"best_{metric}")}
+        point.update({key: number(train[e], key) for key in CURVE_KEYS})
+        point["seconds"] = number(train[e], "train_wall")
+        curve.append(point)
+    return curve
+
+
+def best_epoch(curve):
+    """The epoch fairseq keeps as checkpoint_best (the last one with the best dev score)."""
+    scored = [p for p in curve if p["dev"] is not None]
+    if not scored:
+        return None
+    top = max(p["dev"] for p in scored)
+    return [p["epoch"] for p in scored if p["dev"] == top][-1]
+
+
+def run(command, log_path=None, on_line=None):
+    """Runs ``command``; its output is appended to ``log_path`` line by line (and each
+    line handed to ``on_line``), so a run that resumes from its last checkpoint keeps
+    the records of its earlier epochs."""
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    if log_path is None:
+        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+        return
+    with open(log_path, "a") as log:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, errors="replace")
+        for line in process.stdout:
+            log.write(line)
+            log.flush()
+            if on_line is not None:
+                on_line(line)
+        status = process.wait()
+    if status:
+        raise subprocess.CalledProcessError(status, command)
+
+
+VALID_RECORD = re.compile(r"\| valid \| (\{.*\})\s*$")
+
+
+def progress_printer(label: str, metric: str):
+    """A line handler that says each validation of a run: epoch, dev score, best so far."""
+
+    def on_line(line):
+        match = VALID_RECORD.search(line)
+        if not match:
+            return
+        try:
+            record = json.loads(match.group(1))
+        except ValueError:
+            return
+        dev = record.get(f"valid_{metric}")
+        best = record.get(f"valid_best_{metric}", dev)
+        say(f"    {label}: epoch {record.get('epoch')} dev {dev} best {best}")
+
+    return on_line
+
+
+class ChangedArguments(Exception):
+    """A finished run of this name and seed was made with other arguments."""
+
+
+def start_from_earlier_run(earlier_dir: str, save_dir: str):
+    """Copies a run of an earlier sweep (checkpoints and log, not its result), so
+    that fairseq resumes from its last checkpoint and the curve keeps its epochs."""
+    if not os.path.isdir(earlier_dir):
+        raise FileNotFoundError(f"--continue-from: no earlier run {earlier_dir}")
+    shutil.copytree(earlier_dir, save_dir,
+                    ignore=shutil.ignore_patterns("result.json", TRAINED_MARK))
+
+
+def protocol_args(opts):
+    """fairseq-train arguments of the protocol: early stopping and learning-rate decay."""
+    args = []
+    if getattr(opts, "patience", 0) > 0:
+        args += ["--patience", str(opts.patience)]
+    if getattr(opts, "lr_shrink", 1.0) < 1.0:
+        args += ["--lr-scheduler", "reduce_lr_on_plateau", "--lr-shrink", f"{opts.lr_shrink:g}",
+                 "--lr-patience", str(opts.lr_patience)]
+    return args
+
+
+TRAINED_MARK = "trained"  # written when fairseq-train has ended well: do not train again
+EARLY_STOP = "early stop since valid performance hasn't improved"
+
+
+def describe(result) -> str:
+    return (f"dev {result['dev']:.2f} test {result['test']:.2f}, {result.get('epochs', '?')} "
+            f"epochs")
+
+
+def one_run(task, opts, name, args, seed=None, row_args=(), position="", restart=None):
+    """Trains and scores one (row, seed) in WORK/runs/<row>.seed<seed>, or reads the
+    result of a finished one back. ``args``: the row's arguments; ``row_args``: its own
+    settings (--row-args / --row-settings), after every other argument."""
+    seed = restart if seed is None else seed
+    label = f"{name} seed {seed}"
+    prefix = f"run {position}: " if position else ""
+    run_dir = os.path.join("runs", f"{slug(name)}.seed{seed}")
+    save_dir = os.path.join(opts.work, run_dir)
+    result_path = os.path.join(save_dir, "result.json")
+    args, row_args = list(args), list(row_args)
+    if os.path.exists(result_path):
+        with open(result_path) as f:
+            result = json.load(f)
+        made_with = (result.get("args"), result.get("row_args", []))
+        if made_with != (args, row_args):
+            raise ChangedArguments(
+                f"{save_dir} was made with args {made_with[0]} + {made_with[1]}, not "
+                f"{args} + {row_args}: remove it or use another --work")
+        say(f"{prefix}{label}: finished earlier, read back ({describe(result)})")
+        return result
+    if opts.continue_from and not os.path.exists(save_dir):
+        start_from_earlier_run(os.path.join(opts.continue_from, run_dir), save_dir)
+    os.makedirs(save_dir, exist_ok=True)
+    log_path = os.path.join(save_dir, "run.log")
+    common = ["--seed", str(seed), "--log-format", "json", "--no-progress-bar",
+              "--max-epoch", str(opts.epochs), *protocol_args(opts)]
+    train_args = [*args, *common, *opts.extra, *row_args]
+    if os.path.exists(os.path.join(save_dir, TRAINED_MARK)):
+        say(f"{prefix}{label}: trained earlier, scoring it")
+    else:
+        resuming = os.path.exists(os.path.join(save_dir, "checkpoint_last.pt"))
+        say(f"{prefix}{label}" + (" (resumes from its last checkpoint)" if resuming else ""))
+        run(task.train_command(save_dir, train_args), log_path,
+            progress_printer(label, task.metric))
+        with open(os.path.join(save_dir, TRAINED_MARK), "w") as f:
+            f.write("fairseq-train ended well\n")
+    curve = learning_curve(log_path, task.metric)
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        stopped_early = EARLY_STOP in f.read()
+    result = {"name": name, "seed": seed, "restart": seed, "args": args, "row_args": row_args,
+              "train_args": train_args, "epochs": curve[-1]["epoch"] if curve else 0,
+              "best_epoch": best_epoch(curve), "stopped_early": stopped_early, "curve": curve,
+              **task.evaluate(save_dir)}
+    with open(result_path, "w") as f:
+        json.dump(result, f, indent=1)
+    say(f"{prefix}{label}: done ({describe(result)}"
+        f"{', stopped early' if stopped_early else ''})")
+    return result
+
+
+def run_or_report(task, opts, name, args, seed, row_args=(), position=""):
+    """One run; a failure is reported and leaves the other runs going."""
+    try:
+        return one_run(task, opts, name, args, seed, row_args, position)
+    except (subprocess.CalledProcessError, KeyError, OSError, ValueError,
+            ChangedArguments) as error:
+        say(f"FAILED {name} seed {seed}: {error} (see its run.log)")
+        return None
+
+
+# -- statistics over seeds -------------------------------------------------------------------
+
+
+def seed_of(result):
+    return result.get("seed", result.get("restart"))
+
+
+def mean_sd(values):
+    """Mean and sample standard deviation (None with fewer than 2 values) of the values
+    that are not None; (None, None) when there are none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def paired_difference(runs, reference_runs):
+    """Row minus reference, seed by seed, on the seeds both have: the differences on dev
+    and test, their mean and sd; ``gain`` when the mean exceeds its sd on both dev and
+    test (``loss``: the mean is below minus its sd on both); needs 2 seeds or more."""
+    reference = {seed_of(r): r for r in reference_runs}
+    pairs = [(r, reference[seed_of(r)]) for r in sorted(runs, key=seed_of)
+             if seed_of(r) in reference]
+    out = {"seeds": [seed_of(r) for r, _ in pairs], "n": len(pairs)}
+    for split in ("dev", "test"):
+        diffs = [r[split] - q[split] for r, q in pairs]
+        mean, sd = mean_sd(diffs)
+        out[split] = {"diffs": diffs, "mean": mean, "sd": sd}
+
+    def beats(sign):
+        return len(pairs) >= 2 and all(sign * out[s]["mean"] > out[s]["sd"]
+                                       for s in ("dev", "test"))
+
+    out["gain"], out["loss"] = beats(1), beats(-1)
+    return out
+
+
+def summarize(rows, results, references=REFERENCE_ROWS):
+    """Per row (a name or a (name, args) pair): mean +- sd over seeds on dev and test, the
+    best seed by dev (ties: the lowest seed) with its dev and test, per-seed scores and
+    epochs, extra metrics' mean +- sd, and the paired difference against each reference
+    row present (not against itself)."""
+    names = [row if isinstance(row, str) else row[0] for row in rows]
+    by_name = {name: sorted((r for r in results if r["name"] == name), key=seed_of)
+               for name in names}
+    summary = []
+    for name in names:
+        runs = by_name[name]
+        if not runs:
+            summary.append({"name": name, "failed": True, "n_seeds": 0})
+            continue
+        best = max(runs, key=lambda r: (r["dev"], -seed_of(r)))
+        dev_mean, dev_sd = mean_sd([r["dev"] for r in runs])
+        test_mean, test_sd = mean_sd([r["test"] for r in runs])
+        seconds = [p["seconds"] for r in runs for p in r.get("curve", [])
+                   if p.get("seconds") is not None]
+        entry = {
+            "name": name, "args": runs[0].get("args"), "row_args": runs[0].get("row_args", []),
+            "n_seeds": len(runs), "seeds": [seed_of(r) for r in runs],
+            "dev_mean": dev_mean, "dev_sd": dev_sd, "test_mean": test_mean, "test_sd": test_sd,
+            "best_seed": seed_of(best), "best_restart": seed_of(best),
+            "dev": best["dev"], "test": best["test"],
+            "per_seed": [{"seed": seed_of(r), "dev": r["dev"], "test": r["test"],
+                          "epochs": r.get("epochs"), "best_epoch": r.get("best_epoch"),
+                          "stopped_early": r.get("stopped_early")} for r in runs],
+            "epochs_mean": mean_sd([r.get("epochs") for r in runs])[0],
+            "s_per_epoch": statistics.median(seconds) if seconds else None,
+        }
+        metric_names = [k for r in runs for k in r.get("metrics", {})]
+        entry["metrics"] = {}
+        for key in dict.fromkeys(metric_names):
+            mean, sd = mean_sd([r.get("metrics", {}).get(key) for r in runs])
+            entry["metrics"][key] = {"mean": mean, "sd": sd}
+        entry["paired"] = {ref: paired_difference(runs, by_name[ref]) for ref in references
+                           if ref != name and by_name.get(ref)}
+        summary.append(entry)
+    return summary
+
+
+def fmt(value, digits=2):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def pm(mean, sd, digits=2):
+    if mean is None:
+        return "–"
+    return fmt(mean, digits) if sd is None else f"{fmt(mean, digits)} ± {fmt(sd, digits)}"
+
+
+def markdown(task, summary, opts):
+    """The tables of table.md: scores over seeds, paired differences, extra metrics."""
+    score = getattr(task, "score_label", task.metric_label)
+    patience = getattr(opts, "patience", 0)
+    lines = [f"Dev and test {score}: mean ± sd over seeds (sample sd), and the seed with the "
+             f"best dev score with its dev / test. Epochs: trained per seed (cap "
+             f"{opts.epochs}; {f'patience {patience}' if patience > 0 else 'no early stopping'}"
+             f"). s/epoch: median train_wall.", "",
+             "| configuration | dev mean ± sd | test mean ± sd | best seed: dev / test | "
+             "dev per seed | test per seed | epochs per seed | s/epoch |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in summary:
+        if s.get("failed"):
+            lines.append(f"| {s['name']} | failed | | | | | | |")
+            continue
+        per_seed = s["per_seed"]
+        lines.append(
+            f"| {s['name']} | {pm(s['dev_mean'], s['dev_sd'])} | "
+            f"{pm(s['test_mean'], s['test_sd'])} | {s['best_seed']}: {fmt(s['dev'])} / "
+            f"{fmt(s['test'])} | {', '.join(fmt(p['dev']) for p in per_seed)} | "
+            f"{', '.join(fmt(p['test']) for p in per_seed)} | "
+            f"{', '.join(str(p['epochs']) for p in per_seed)} | {fmt(s['s_per_epoch'], 0)} |")
+    paired = [(s["name"], ref, p) for s in summary for ref, p in s.get("paired", {}).items()]
+    if paired:
+        lines += ["", "Paired differences, row − reference on the same seed: mean ± sd over "
+                  "seeds; gain (loss): the mean exceeds its sd (is below minus its sd) on both "
+                  "dev and test.", "",
+                  "| configuration | against | seeds | Δ dev | Δ test | verdict |",
+                  "|---|---|---|---|---|---|"]
+        for name, ref, p in paired:
+            verdict = ("n < 2" if p["n"] < 2 else
+                       "gain" if p["gain"] else "loss" if p["loss"] else "")
+            lines.append(f"| {name} | {ref} | {p['n']} | {pm(p['dev']['mean'], p['dev']['sd'])} "
+                         f"| {pm(p['test']['mean'], p['test']['sd'])} | {verdict} |")
+    metric_names = list(dict.fromkeys(k for s in summary for k in s.get("metrics", {})))
+    if metric_names:
+        lines += ["", "All scores of the evaluation, mean ± sd over seeds:", "",
+                  "| configuration | " + " | ".join(metric_names) + " |",
+                  "|---|" + "---|" * len(metric_names)]
+        for s in summary:
+            if s.get("failed"):
+                continue
+            cells = [pm(s["metrics"].get(k, {}).get("mean"), s["metrics"].get(k, {}).get("sd"))
+                     for k in metric_names]
+            lines.append(f"| {s['name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(task, rows, results, opts, stem="table", json_name="results.json"):
+    """WORK/<stem>.md and WORK/<json_name>: the summary and every run."""
+    summary = summarize(rows, results)
+    text = markdown(task, summary, opts)
+    with open(os.path.join(opts.work, f"{stem}.md"), "w") as f:
+        f.write(text)
+    row_args = getattr(opts, "row_args_of", {})
+    record = {
+        "table": opts.table, "epochs": opts.epochs, "max_epochs": opts.epochs,
+        "seeds": getattr(opts, "seeds", None), "restarts": getattr(opts, "seeds", None),
+        "protocol": {"max_epochs": opts.epochs, "patience": getattr(opts, "patience", 0),
+                     "lr_shrink": getattr(opts, "lr_shrink", 1.0),
+                     "lr_patience": getattr(opts, "lr_patience", 0),
+                     "fairseq_args": protocol_args(opts)},
+        "extra_args": opts.extra,
+        "rows": [{"name": name, "args": list(args), "row_args": row_args.get(name, [])}
+                 for name, args in rows],
+        "row_settings": {name: a for name, a in row_args.items() if a},
+        "score": getattr(task, "score_label", task.metric_label),
+        "summary": summary, "runs": results,
+    }
+    with open(os.path.join(opts.work, json_name), "w") as f:
+        json.dump(record, f, indent=1)
+    print(text)
+    return summary
+
+
+PANELS = (("dev", "dev {label} (validation)"), ("tf_prob", "tf_prob (gold probability)"),
+          ("alpha", "alpha"), ("model_fed", "model_fed (share fed from the model)"),
+          ("gnorm", "gnorm (before clipping)"), ("clip", "clipped updates (%)"),
+          ("credit_gnorm", "credit_gnorm"), ("lr", "learning rate"))
+
+
+def plot_curves(task, rows, results, opts, name="curves.png"):
+    import logging
+
+    import matplotlib
+
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(2, 4, figsize=(19, 8))
+    axes = axes.ravel()
+    positive = {key: False for key, _ in PANELS}
+    colors = plt.get_cmap("tab20").colors
+    for index, (row_name, _) in enumerate(rows):
+        runs = [r for r in results if r["name"] == row_name]
+        if not runs:
+            continue
+        best = max(runs, key=lambda r: (r["dev"], -seed_of(r)))
+        style = {"marker": "o", "ms": 3, "color": colors[index % len(colors)],
+                 "linestyle": "-" if index < len(colors) else "--"}
+        for ax, (key, _) in zip(axes, PANELS):
+            points = [(p["epoch"], p.get(key)) for p in best["curve"] if p.get(key) is not None]
+            if points:  # a diagnostic a row does not log (alpha of CE, ...) is left out
+                ax.plot(*zip(*points), label=row_name, **style)
+                positive[key] |= all(v > 0 for _, v in points)
+    for ax, (key, label) in zip(axes, PANELS):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(label.format(label=task.metric_label))
+        if key in ("alpha", "lr") and positive[key]:
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=7)  # colours are the rows' in every panel
+    fig.suptitle(f"{opts.table}: best seed of each configuration (CPU-scale)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(opts.work, name), dpi=100)
+    plt.close(fig)
+
+
+# -- tasks -----------------------------------------------------------------------------------
 
 
 class NerTask:
@@ -125,158 +570,349 @@ class MtTask:
         return {"dev": record["valid"]["bleu"], "test": record["test"]["bleu"]}
 
 
-def run(command, log_path=None):
-    """Runs ``command``; its output is appended to ``log_path``, so a run that
-    resumes from its last checkpoint keeps the records of its earlier epochs."""
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    if log_path is None:
-        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
-        return
-    with open(log_path, "a") as log:
-        subprocess.run(command, check=True, env=env, stdout=log, stderr=subprocess.STDOUT)
+# every (split, beam) of an evaluation in one process: fairseq-generate's main, each
+# writing WORK/.../generate.<split>.beam<B>/generate-<split>.txt
+GENERATE_ALL = """
+import json, sys
+from fairseq import options
+from fairseq_cli.generate import main
+for args in json.loads(sys.argv[1]):
+    main(options.parse_args_and_arch(options.get_generation_parser(), input_args=args))
+"""
+BLEU_LINE = re.compile(r"BLEU4 = ([0-9.]+)")
 
 
-def start_from_earlier_run(earlier_dir: str, save_dir: str):
-    """Copies a run of an earlier sweep (checkpoints and log, not its result), so
-    that fairseq resumes from its last checkpoint and the curve keeps its epochs."""
-    if not os.path.isdir(earlier_dir):
-        raise FileNotFoundError(f"--continue-from: no earlier run {earlier_dir}")
-    shutil.copytree(earlier_dir, save_dir, ignore=shutil.ignore_patterns("result.json"))
+def score_generation(text: str):
+    """(exact match %, BLEU4, sentences) of fairseq-generate output: a hypothesis (H-)
+    matches when it equals its reference (T-) token for token."""
+    hyps, refs = {}, {}
+    for line in text.splitlines():
+        if line.startswith("H-"):
+            fields = line.split("\t")
+            hyps[fields[0][2:]] = fields[2] if len(fields) > 2 else ""
+        elif line.startswith("T-"):
+            fields = line.split("\t")
+            refs[fields[0][2:]] = fields[1] if len(fields) > 1 else ""
+    if not refs or set(hyps) != set(refs):
+        raise ValueError(f"generation output has {len(hyps)} hypotheses for {len(refs)} "
+                         f"references")
+    exact = 100.0 * sum(hyps[i].split() == refs[i].split() for i in refs) / len(refs)
+    match = BLEU_LINE.search(text)
+    return exact, float(match.group(1)) if match else None, len(refs)
 
 
-def one_run(task, opts, name, args, restart):
-    run_dir = os.path.join("runs", f"{slug(name)}.seed{restart}")
-    save_dir = os.path.join(opts.work, run_dir)
-    result_path = os.path.join(save_dir, "result.json")
-    if os.path.exists(result_path):
-        with open(result_path) as f:
-            return json.load(f)
-    if opts.continue_from and not os.path.exists(save_dir):
-        start_from_earlier_run(os.path.join(opts.continue_from, run_dir), save_dir)
-    os.makedirs(save_dir, exist_ok=True)
-    log_path = os.path.join(save_dir, "run.log")
-    common = ["--seed", str(restart), "--log-format", "json", "--no-progress-bar",
-              "--max-epoch", str(opts.epochs), *opts.extra]
-    print(f"start  {name} restart {restart}", flush=True)
-    run(task.train_command(save_dir, [*args, *common]), log_path)
-    curve = learning_curve(log_path, task.metric)
-    result = {"name": name, "restart": restart, "args": args, "curve": curve,
-              **task.evaluate(save_dir)}
-    with open(result_path, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"done   {name} restart {restart}: dev {result['dev']:.2f} test {result['test']:.2f}",
-          flush=True)
-    return result
+class CascadeTask:
+    """Running sums of digits mod 10 (scripts/make_cascade_data.py): the paper's NER model
+    (fixed-position attention), dev score = greedy exact match on valid."""
+
+    metric = "bleu"  # fairseq's validation during training (greedy BLEU)
+    metric_label = "BLEU"
+    score_label = "exact match (greedy, %)"
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.data = os.path.join(opts.work, "data")
+        self.bin = os.path.join(self.data, "bin")
+        self.sizes = {"train": opts.cascade_train, "valid": opts.cascade_valid,
+                      "test": opts.cascade_test, "min_len": opts.cascade_min_len,
+                      "max_len": opts.cascade_max_len, "seed": opts.cascade_data_seed}
+
+    def prepare(self):
+        params_path = os.path.join(self.data, "params.json")
+        if os.path.exists(os.path.join(self.bin, "dict.tgt.txt")):
+            with open(params_path) as f:
+                made = json.load(f)
+            if made != self.sizes:
+                raise SystemExit(f"{self.data} holds cascade data made with {made}, not "
+                                 f"{self.sizes}: use another --work")
+            return
+        raw = os.path.join(self.data, "raw")
+        s = self.sizes
+        os.makedirs(self.data, exist_ok=True)
+        log = os.path.join(self.data, "prepare.log")
+        say(f"cascade data: {s} -> {self.data} (log: {log})")
+        run([sys.executable, os.path.join(ROOT, "scripts", "make_cascade_data.py"), raw,
+             "--train", str(s["train"]), "--valid", str(s["valid"]), "--test", str(s["test"]),
+             "--min-len", str(s["min_len"]), "--max-len", str(s["max_len"]),
+             "--seed", str(s["seed"])], log)
+        run([sys.executable, "-m", "fairseq_cli.preprocess", "--source-lang", "src",
+             "--target-lang", "tgt", "--joined-dictionary", "--trainpref", f"{raw}/train",
+             "--validpref", f"{raw}/valid", "--testpref", f"{raw}/test", "--destdir", self.bin,
+             "--workers", "1"], log)
+        with open(params_path, "w") as f:
+            json.dump(self.sizes, f)
+
+    def updates_per_epoch(self) -> int:
+        """fairseq's batches per epoch on the training data (see batches_per_epoch)."""
+        with open(os.path.join(self.data, "raw", "train.src")) as f:
+            lengths = [len(line.split()) + 1 for line in f]  # + eos
+        return batches_per_epoch(lengths, self.opts.cascade_max_tokens)
+
+    def train_command(self, save_dir, args):
+        return [sys.executable, "-m", "fairseq_cli.train", self.bin,
+                "--user-dir", os.path.join(ROOT, "relaxss_fairseq"), "--task", "translation",
+                "--source-lang", "src", "--target-lang", "tgt",
+                "--arch", "lstm_relaxed_paper_ner", "--criterion", "relaxed_scheduled_sampling",
+                "--optimizer", "adam", "--lr", f"{self.opts.cascade_lr:g}", "--clip-norm", "5",
+                "--max-tokens", str(self.opts.cascade_max_tokens), "--cpu",
+                "--required-batch-size-multiple", "1", "--eval-bleu",
+                "--eval-bleu-args", '{"beam": 1}', "--best-checkpoint-metric", "bleu",
+                "--maximize-best-checkpoint-metric", "--save-dir", save_dir,
+                "--no-epoch-checkpoints", "--log-interval", "1000", *args]
+
+    def evaluate(self, save_dir):
+        """Greedy and beam-5 search with the best checkpoint on valid and test: exact
+        match and BLEU4 of fairseq-generate; dev/test = greedy exact match."""
+        jobs, outputs = [], {}
+        for split in ("valid", "test"):
+            for beam in (1, 5):
+                results = os.path.join(save_dir, f"generate.{split}.beam{beam}")
+                outputs[split, beam] = os.path.join(results, f"generate-{split}.txt")
+                jobs.append([self.bin, "--user-dir", os.path.join(ROOT, "relaxss_fairseq"),
+                             "--task", "translation", "--source-lang", "src",
+                             "--target-lang", "tgt",
+                             "--path", os.path.join(save_dir, "checkpoint_best.pt"), "--cpu",
+                             "--required-batch-size-multiple", "1", "--gen-subset", split,
+                             "--beam", str(beam), "--max-tokens", "8000",
+                             # a target is as long as its source: longer output is wrong
+                             "--max-len-a", "1", "--max-len-b", "5",
+                             "--results-path", results])
+        with open(os.path.join(save_dir, "generate.log"), "w") as log:
+            subprocess.run([sys.executable, "-c", GENERATE_ALL, json.dumps(jobs)], check=True,
+                           stdout=log, stderr=subprocess.STDOUT,
+                           env={**os.environ, "OMP_NUM_THREADS":
+                                os.environ.get("OMP_NUM_THREADS", "1")})
+        metrics = {}
+        for (split, beam), path in outputs.items():
+            with open(path, encoding="utf-8") as f:
+                exact, bleu, _ = score_generation(f.read())
+            name = "dev" if split == "valid" else "test"
+            metrics[f"{name}_exact_beam{beam}"] = exact
+            metrics[f"{name}_bleu_beam{beam}"] = bleu
+        return {"dev": metrics["dev_exact_beam1"], "test": metrics["test_exact_beam1"],
+                "metrics": metrics}
 
 
-def run_or_report(task, opts, name, args, restart):
-    """One run; a failure is reported and leaves the other runs going."""
-    try:
-        return one_run(task, opts, name, args, restart)
-    except (subprocess.CalledProcessError, KeyError, OSError) as error:
-        print(f"FAILED {name} restart {restart}: {error} (see its run.log)", flush=True)
-        return None
+# -- the sweep -------------------------------------------------------------------------------
 
 
-def write_table(task, rows, results, opts):
-    lines = [f"| configuration | dev {task.metric_label} | test {task.metric_label} | "
-             f"best restart | dev over restarts | s/epoch |", "|---|---|---|---|---|---|"]
-    summary = []
-    for name, _ in rows:
-        runs = [r for r in results if r["name"] == name]
-        if not runs:
-            lines.append(f"| {name} | failed | | | | |")
-            continue
-        best = max(runs, key=lambda r: r["dev"])
-        seconds = statistics.median(p["seconds"] for r in runs for p in r["curve"])
-        devs = ", ".join(f"{r['dev']:.2f}" for r in sorted(runs, key=lambda r: r["restart"]))
-        lines.append(f"| {name} | {best['dev']:.2f} | {best['test']:.2f} | {best['restart']} "
-                     f"| {devs} | {seconds:.0f} |")
-        summary.append({"name": name, "dev": best["dev"], "test": best["test"],
-                        "best_restart": best["restart"], "s_per_epoch": seconds})
-    with open(os.path.join(opts.work, "table.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    with open(os.path.join(opts.work, "results.json"), "w") as f:
-        json.dump({"table": opts.table, "epochs": opts.epochs, "restarts": opts.restarts,
-                   "extra_args": opts.extra, "summary": summary, "runs": results}, f, indent=1)
-    print("\n".join(lines))
-    return summary
+def parse_row_args(values, row_names):
+    """--row-args NAME=ARGS (repeatable): {name: [args]}; NAME is matched against the rows'
+    names (which may hold '='), the longest one that fits."""
+    out = {}
+    for value in values or []:
+        names = [n for n in row_names if value.startswith(n + "=")]
+        if not names:
+            raise SystemExit(f"--row-args {value!r}: no row of that name; rows: {row_names}")
+        name = max(names, key=len)
+        out[name] = out.get(name, []) + shlex.split(value[len(name) + 1:])
+    return out
 
 
-def plot_curves(task, rows, results, opts):
-    import logging
-
-    import matplotlib
-
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for name, _ in rows:
-        runs = [r for r in results if r["name"] == name]
-        if not runs:
-            continue
-        best = max(runs, key=lambda r: r["dev"])
-        epochs = [p["epoch"] for p in best["curve"]]
-        for ax, key in zip(axes, ("dev", "tf_prob", "alpha")):
-            ax.plot(epochs, [p[key] for p in best["curve"]], marker="o", ms=3, label=name)
-    labels = (f"dev {task.metric_label} (validation during training)",
-              "tf_prob (gold probability)", "alpha")
-    for ax, label in zip(axes, labels):
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(label)
-    axes[2].set_yscale("log")
-    axes[0].legend(fontsize=7)
-    fig.suptitle(f"{opts.table}: best restart of each configuration (CPU-scale)")
-    fig.tight_layout()
-    fig.savefig(os.path.join(opts.work, "curves.png"), dpi=110)
+def load_row_settings(path, row_names):
+    """--row-settings FILE.json: {"row name": "args" or ["arg", ...]} -> {name: [args]}."""
+    with open(path) as f:
+        settings = json.load(f)
+    unknown = sorted(set(settings) - set(row_names))
+    if unknown:
+        raise SystemExit(f"--row-settings {path}: no rows {unknown}; rows: {row_names}")
+    return {name: shlex.split(a) if isinstance(a, str) else [str(x) for x in a]
+            for name, a in settings.items()}
 
 
-def main():
+def grid_rows(row, grid_specs, base_row_args):
+    """--grid OPTION=V1,V2 ... (OPTION with or without its leading --: ``--grid alpha=1,10``):
+    one row per combination, named 'NAME [--option v ...]'; its grid arguments come after
+    the row's own settings. Returns (rows, row_args_of)."""
+    axes = []
+    for spec in grid_specs:
+        option, _, values = spec.partition("=")
+        option = option if option.startswith("--") else f"--{option}"
+        if option == "--" or not values or "" in values.split(","):
+            raise SystemExit(f"--grid {spec!r}: expected option=value1,value2,...")
+        axes.append([(option, v) for v in values.split(",")])
+    rows, row_args_of = [], {}
+    name, args = row
+    for combination in itertools.product(*axes):
+        point = [x for pair in combination for x in pair]
+        point_name = f"{name} [{' '.join(point)}]"
+        rows.append((point_name, args))
+        row_args_of[point_name] = [*base_row_args, *point]
+    return rows, row_args_of
+
+
+def run_sweep(task, rows, opts):
+    """Runs every (row, seed), writes the table(s) and curves; returns the failed jobs."""
+    row_args_of = getattr(opts, "row_args_of", {})
+    seeds = range(1, opts.seeds + 1)
+    jobs = [(name, args, seed, row_args_of.get(name, [])) for seed in seeds
+            for name, args in rows]
+    positions = [f"{i}/{len(jobs)}" for i in range(1, len(jobs) + 1)]
+    with ThreadPoolExecutor(opts.parallel) as pool:
+        results = list(pool.map(lambda job, pos: run_or_report(task, opts, *job, position=pos),
+                                jobs, positions))
+    failed = [job[:3] for job, result in zip(jobs, results) if result is None]
+    results = [r for r in results if r is not None]
+    if getattr(opts, "grid_mode", False):
+        summary = write_table(task, rows, results, opts, stem="grid", json_name="grid.json")
+        scored = [s for s in summary if not s.get("failed")]
+        if scored:
+            best = max(scored, key=lambda s: s["dev_mean"])
+            base = opts.grid_row
+            with open(os.path.join(opts.work, "grid_best.json"), "w") as f:
+                json.dump({base: shlex.join(row_args_of[best["name"]])}, f, indent=1)
+            say(f"best on dev (mean over seeds): {best['name']}: written to "
+                f"{os.path.join(opts.work, 'grid_best.json')} (a --row-settings file)")
+        plot_curves(task, rows, results, opts, name="grid_curves.png")
+    else:
+        write_table(task, rows, results, opts)
+        plot_curves(task, rows, results, opts)
+    return failed
+
+
+def schedule_args(opts, task, parser):
+    """The schedule arguments of the rows: --k as given, or derived from --final-tf (the
+    gold probability at the end of the cap: t = --epochs - 1 completed epochs, or for the
+    cascade table (schedule by update) --epochs x the batches per epoch), or with
+    --plugin-final-tf the plugin's --teacher-forcing-final."""
+    cascade = opts.table == "cascade"
+    final = opts.final_tf if opts.final_tf is not None else (0.15 if cascade and opts.k is None
+                                                             else None)
+    if final is None:
+        return ["--teacher-forcing-k", str(opts.k if opts.k is not None else 10.0)]
+    if opts.k is not None:
+        parser.error("give --k or --final-tf, not both")
+    if cascade:
+        per_epoch = task.updates_per_epoch()
+        t_end = opts.epochs * per_epoch
+        where = f"update {t_end} ({opts.epochs} epochs x {per_epoch} updates)"
+    else:
+        t_end = opts.epochs - 1
+        where = f"epoch {opts.epochs} (t = {t_end} completed epochs)"
+    if opts.plugin_final_tf:
+        say(f"schedule: --teacher-forcing-final {final:g} at {where}")
+        return (["--teacher-forcing-final", f"{final:g}"]
+                + (["--max-update", str(t_end)] if cascade else []))
+    if t_end <= 0:
+        parser.error(f"--final-tf needs time to decay: --epochs {opts.epochs}")
+    k = inverse_sigmoid_k_for(final, t_end)
+    say(f"schedule: inverse sigmoid k = {k:.4g}: tf_prob {final:g} at {where}")
+    return ["--teacher-forcing-k", f"{k:.6g}"]
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("table", choices=["ner-table1", "ner-table2", "mt-table1"])
+    parser.add_argument("table", choices=["ner-table1", "ner-table2", "mt-table1", "cascade"])
     parser.add_argument("--work", required=True)
     parser.add_argument("--conll", help="CoNLL directory (NER tables)")
     parser.add_argument("--mt-data", help="prepared examples/multi30k data directory (MT table)")
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--restarts", type=int, default=2)
-    parser.add_argument("--parallel", type=int, default=2)
-    parser.add_argument("--k", type=float, default=10.0, help="inverse-sigmoid k of Table 1")
-    parser.add_argument("--alpha", type=float, default=10.0, help="fixed alpha of Table 1")
-    parser.add_argument("--alpha0", type=float, default=1.0, help="initial annealed alpha")
-    parser.add_argument("--alpha-rate", type=float, default=1.5, help="alpha annealing rate")
+    protocol = parser.add_argument_group("protocol")
+    protocol.add_argument("--epochs", "--max-epochs", dest="epochs", type=int, default=None,
+                          help="the cap on epochs of every run (fairseq's --max-epoch; "
+                          "default 30, cascade 12)")
+    protocol.add_argument("--patience", type=int, default=3,
+                          help="stop a run when its dev metric has not improved for this many "
+                          "validations (fairseq's --patience); 0: train to --epochs")
+    protocol.add_argument("--lr-shrink", type=float, default=0.5,
+                          help="multiply the learning rate by this when the dev metric did not "
+                          "improve (reduce_lr_on_plateau); 1: fixed learning rate")
+    protocol.add_argument("--lr-patience", type=int, default=1,
+                          help="validations without improvement before the learning rate "
+                          "shrinks (1: the first epoch fed from the model, which often scores "
+                          "lower on dev, does not halve it at once)")
+    protocol.add_argument("--seeds", "--restarts", dest="seeds", type=int, default=3,
+                          help="seeds 1..N of every row")
+    protocol.add_argument("--parallel", type=int, default=2)
+    row_group = parser.add_argument_group("rows")
+    row_group.add_argument("--k", type=float, default=None,
+                           help="inverse-sigmoid k of the schedule (default 10; cascade: derived "
+                           "from --final-tf)")
+    row_group.add_argument("--final-tf", type=float, default=None,
+                           help="derive k so that tf_prob reaches this at the end of the cap "
+                           "(cascade default 0.15)")
+    row_group.add_argument("--plugin-final-tf", action="store_true",
+                           help="with --final-tf: pass the plugin's --teacher-forcing-final "
+                           "instead of deriving k here")
+    row_group.add_argument("--alpha", type=float, default=10.0, help="fixed alpha of Table 1")
+    row_group.add_argument("--alpha0", type=float, default=1.0, help="initial annealed alpha")
+    row_group.add_argument("--alpha-rate", type=float, default=1.5, help="alpha annealing rate")
+    row_group.add_argument("--credit-scale-bounded", type=float, default=0.5,
+                           help="--credit-scale of the 'bounded credit' rows")
+    row_group.add_argument("--only", nargs="+", metavar="NAME",
+                           help="run only these rows of the table (their names as printed)")
+    row_group.add_argument("--row-args", action="append", metavar="NAME=ARGS",
+                           help="extra fairseq-train arguments of one row, after all others "
+                           "(repeatable), e.g. --row-args 'soft greedy=--alpha 3'")
+    row_group.add_argument("--row-settings", metavar="FILE.json",
+                           help='per-row extra arguments: {"row name": "--alpha 3 ...", ...}')
+    row_group.add_argument("--grid-row", metavar="NAME",
+                           help="tuning mode: run only this row, once per combination of --grid "
+                           "values; writes grid.md, grid.json, grid_best.json")
+    row_group.add_argument("--grid", action="append", metavar="OPTION=V1,V2",
+                           help="values of one fairseq option for --grid-row, e.g. "
+                           "alpha=1,3,10 (repeatable)")
+    cascade = parser.add_argument_group("cascade task")
+    cascade.add_argument("--cascade-train", type=int, default=20000,
+                         help="training sequences (20000: 96 updates an epoch)")
+    cascade.add_argument("--cascade-valid", type=int, default=300)
+    cascade.add_argument("--cascade-test", type=int, default=300)
+    cascade.add_argument("--cascade-min-len", type=int, default=5)
+    cascade.add_argument("--cascade-max-len", type=int, default=12)
+    cascade.add_argument("--cascade-data-seed", type=int, default=1)
+    cascade.add_argument("--cascade-lr", type=float, default=0.003)
+    cascade.add_argument("--cascade-max-tokens", type=int, default=2000)
+    parser.add_argument("--list", action="store_true",
+                        help="print the rows with their arguments and exit (... stands for "
+                        "the arguments of every run)")
     parser.add_argument("--continue-from", metavar="EARLIER_WORK",
                         help="start every run not yet in --work from the same run of this "
                         "earlier sweep (its last checkpoint and log), e.g. to train it for "
                         "more --epochs; the earlier sweep is left as it is")
-    parser.add_argument("--only", nargs="+", metavar="NAME",
-                        help="run only these rows of the table (their names as printed)")
-    opts, opts.extra = parser.parse_known_args()  # the rest: fairseq-train args for every run
+    opts, opts.extra = parser.parse_known_args(argv)  # the rest: fairseq-train args, every run
     if opts.table.startswith("ner") and not opts.conll:
         parser.error("--conll is required for the NER tables")
     if opts.table.startswith("mt") and not opts.mt_data:
         parser.error("--mt-data is required for the MT table")
+    if opts.epochs is None:
+        opts.epochs = 12 if opts.table == "cascade" else 30
+    if bool(opts.grid_row) != bool(opts.grid):
+        parser.error("--grid-row and --grid go together")
     os.makedirs(opts.work, exist_ok=True)
 
-    task = NerTask(opts) if opts.table.startswith("ner") else MtTask(opts)
-    rows = (table2(opts.alpha0, opts.alpha_rate) if opts.table == "ner-table2"
-            else table1(opts.k, opts.alpha, opts.alpha0, opts.alpha_rate))
-    if opts.only:
-        unknown = set(opts.only) - {name for name, _ in rows}
+    task = {"ner": NerTask, "mt": MtTask, "cascade": CascadeTask}[opts.table.split("-")[0]](opts)
+    if not opts.list or opts.table == "cascade":  # the cascade schedule needs the data
+        task.prepare()
+    if opts.table == "ner-table2":
+        table = table2(opts.alpha0, opts.alpha_rate)
+    elif opts.table == "cascade":
+        table = cascade_rows(schedule_args(opts, task, parser), opts.alpha,
+                             opts.credit_scale_bounded)
+    else:
+        table = table1(schedule_args(opts, task, parser), opts.alpha, opts.alpha0,
+                       opts.alpha_rate, opts.credit_scale_bounded)
+    names = [name for name, _ in table]
+    row_args_of = load_row_settings(opts.row_settings, names) if opts.row_settings else {}
+    for name, args in parse_row_args(opts.row_args, names).items():
+        row_args_of[name] = row_args_of.get(name, []) + args
+    if opts.grid_row:
+        if opts.grid_row not in names:
+            parser.error(f"--grid-row: no row {opts.grid_row!r}; rows: {names}")
+        row = next(r for r in table if r[0] == opts.grid_row)
+        table, row_args_of = grid_rows(row, opts.grid, row_args_of.get(opts.grid_row, []))
+        opts.grid_mode = True
+    elif opts.only:
+        unknown = set(opts.only) - set(names)
         if unknown:
-            parser.error(f"--only: no such rows {sorted(unknown)}; rows: {[n for n, _ in rows]}")
-        rows = [row for row in rows if row[0] in opts.only]
-    task.prepare()
-    jobs = [(name, args, restart) for restart in range(1, opts.restarts + 1) for name, args in rows]
-    with ThreadPoolExecutor(opts.parallel) as pool:
-        results = list(pool.map(lambda job: run_or_report(task, opts, *job), jobs))
-    failed = [job[:2] for job, result in zip(jobs, results) if result is None]
-    results = [r for r in results if r is not None]
-    write_table(task, rows, results, opts)
-    plot_curves(task, rows, results, opts)
+            parser.error(f"--only: no such rows {sorted(unknown)}; rows: {names}")
+        table = [row for row in table if row[0] in opts.only]
+    opts.row_args_of = row_args_of
+    if opts.list:
+        for name, args in table:
+            print(f"{name}: {shlex.join([*args, '...', *row_args_of.get(name, [])])}")
+        print(f"every run: {shlex.join(['--seed', 'S', '--max-epoch', str(opts.epochs)])} "
+              f"{shlex.join([*protocol_args(opts), *opts.extra])}; seeds 1..{opts.seeds}")
+        return 0
+    failed = run_sweep(task, table, opts)
     if failed:
         print(f"{len(failed)} runs failed (see their run.log); run the same command again to retry")
         return 1

@@ -1,8 +1,11 @@
-"""scripts/sweep.py: learning curves survive a run that is interrupted and resumed."""
+"""scripts/sweep.py: the protocol (resume, per-row arguments, early stopping and learning-rate
+decay passed on), the statistics over seeds, and learning curves that survive a run that is
+interrupted and resumed. Training is faked: a command that prints fairseq's log records."""
 import argparse
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 
 import pytest
@@ -18,56 +21,301 @@ def sweep():
     return module
 
 
-def epoch_lines(epoch: int, dev: float) -> str:
+def epoch_lines(epoch: int, dev: float, **train_extra) -> str:
     """What fairseq-train logs at the end of an epoch with --log-format json."""
-    train = {"epoch": epoch, "train_tf_prob": "0.9", "train_alpha": "1", "train_train_wall": "5"}
+    train = {"epoch": epoch, "train_tf_prob": "0.9", "train_alpha": "1", "train_train_wall": "5",
+             **{f"train_{k}": str(v) for k, v in train_extra.items()}}
     valid = {"epoch": epoch, "valid_bleu": str(dev)}
     return (f"2026-11-25 10:00:00 | INFO | train | {json.dumps(train)}\n"
             f"2026-11-25 10:00:00 | INFO | valid | {json.dumps(valid)}\n")
 
 
 class FakeTask:
-    """A training command that logs the given epochs, then succeeds or fails."""
+    """A training command that logs the given epochs, then succeeds or fails; training a
+    run with no attempt left is an error (a finished run must be read back)."""
 
     metric = "bleu"
+    metric_label = "BLEU"
 
-    def __init__(self):
-        self.attempts = []  # (epochs as (epoch, dev), exit status) per call
+    def __init__(self, attempts=(), default=None, scores=None):
+        self.attempts = list(attempts)  # (epochs as (epoch, dev), exit status) per call
+        self.default = default  # the attempt of every call once attempts are used up
+        self.scores = scores or {}  # run folder name -> {"dev": .., "test": ..}
+        self.trained, self.evaluated = [], []  # (run folder, args) / run folder per call
 
     def train_command(self, save_dir, args):
-        epochs, status = self.attempts.pop(0)
+        self.trained.append((os.path.basename(save_dir), list(args)))
+        if self.attempts:
+            epochs, status = self.attempts.pop(0)
+        elif self.default is not None:
+            epochs, status = self.default
+        else:
+            raise AssertionError(f"{save_dir} trained again")
         text = "".join(epoch_lines(e, dev) for e, dev in epochs)
         return ["bash", "-c", f"printf '%s' '{text}'; exit {status}"]
 
     def evaluate(self, save_dir):
-        return {"dev": 3.0, "test": 2.5}
+        name = os.path.basename(save_dir)
+        self.evaluated.append(name)
+        return dict(self.scores.get(name, {"dev": 3.0, "test": 2.5}))
+
+
+def options(work, **kw):
+    defaults = dict(work=str(work), epochs=3, extra=[], continue_from=None, seeds=2, parallel=1,
+                    patience=0, lr_shrink=1.0, lr_patience=0, table="test", row_args_of={})
+    return argparse.Namespace(**{**defaults, **kw})
 
 
 def test_a_resumed_run_keeps_the_epochs_before_the_interruption(sweep, tmp_path):
     opts = argparse.Namespace(work=str(tmp_path), epochs=3, extra=[], continue_from=None)
-    task = FakeTask()
-    task.attempts = [([(1, 1.0), (2, 2.0)], 1), ([(2, 2.5), (3, 3.0)], 0)]
+    task = FakeTask([([(1, 1.0), (2, 2.0)], 1), ([(2, 2.5), (3, 3.0)], 0)])
     with pytest.raises(subprocess.CalledProcessError):
         sweep.one_run(task, opts, "CE", [], restart=1)
     result = sweep.one_run(task, opts, "CE", [], restart=1)
     # epoch 2 was interrupted and run again: its last record counts
     assert [(p["epoch"], p["dev"]) for p in result["curve"]] == [(1, 1.0), (2, 2.5), (3, 3.0)]
-    # a finished run is read back, not trained again
+    assert result["epochs"] == 3 and result["best_epoch"] == 3 and not result["stopped_early"]
+    # a finished run is read back, not trained (nor scored) again
     assert sweep.one_run(task, opts, "CE", [], restart=1) == result
+    assert len(task.trained) == 2 and len(task.evaluated) == 1
+
+
+def test_a_run_trained_but_not_scored_is_scored_without_training_again(sweep, tmp_path):
+    class FailsToScoreOnce(FakeTask):
+        def evaluate(self, save_dir):
+            if not self.evaluated:
+                self.evaluated.append("failed")
+                raise OSError("generation died")
+            return super().evaluate(save_dir)
+
+    task = FailsToScoreOnce([([(1, 1.0)], 0)])
+    opts = options(tmp_path)
+    with pytest.raises(OSError):
+        sweep.one_run(task, opts, "CE", [], seed=1)
+    result = sweep.one_run(task, opts, "CE", [], seed=1)  # no attempt left: would raise
+    assert result["dev"] == 3.0 and len(task.trained) == 1
 
 
 def test_continuing_an_earlier_sweep_keeps_its_epochs_and_leaves_it_alone(sweep, tmp_path):
-    task = FakeTask()
-    task.attempts = [([(1, 1.0), (2, 2.0)], 0), ([(3, 3.0), (4, 4.0)], 0)]
+    task = FakeTask([([(1, 1.0), (2, 2.0)], 0), ([(3, 3.0), (4, 4.0)], 0)])
     earlier = argparse.Namespace(work=str(tmp_path / "short"), epochs=2, extra=[],
                                  continue_from=None)
     short = sweep.one_run(task, earlier, "CE", [], restart=1)
     longer = argparse.Namespace(work=str(tmp_path / "long"), epochs=4, extra=[],
                                 continue_from=earlier.work)
-    result = sweep.one_run(task, longer, "CE", [], restart=1)
+    result = sweep.one_run(task, longer, "CE", [], restart=1)  # trained on: not 'trained' yet
     assert [p["epoch"] for p in result["curve"]] == [1, 2, 3, 4]
     assert sweep.one_run(task, earlier, "CE", [], restart=1) == short  # still its own result
     missing = argparse.Namespace(work=str(tmp_path / "other"), epochs=4, extra=[],
                                  continue_from=str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="no earlier run"):
         sweep.one_run(task, missing, "CE", [], restart=1)
+
+
+def test_the_protocol_reaches_fairseq_and_row_args_come_last(sweep, tmp_path):
+    task = FakeTask(default=([(1, 1.0)], 0))
+    opts = options(tmp_path, epochs=7, patience=3, lr_shrink=0.5, extra=["--lr", "0.01"])
+    sweep.one_run(task, opts, "soft", ["--rollin", "soft_greedy"], seed=2,
+                  row_args=["--alpha", "3"])
+    args = task.trained[0][1]
+    assert args[:2] == ["--rollin", "soft_greedy"] and args[-2:] == ["--alpha", "3"]
+    joined = " ".join(args)
+    for piece in ("--seed 2", "--max-epoch 7", "--patience 3", "--lr 0.01",
+                  "--lr-scheduler reduce_lr_on_plateau --lr-shrink 0.5 --lr-patience 0"):
+        assert piece in joined
+    assert joined.index("--lr 0.01") < joined.index("--alpha 3")  # the row's own settings win
+    task.trained.clear()
+    sweep.one_run(task, options(tmp_path / "plain"), "soft", [], seed=1)
+    assert "--patience" not in task.trained[0][1] and "--lr-scheduler" not in task.trained[0][1]
+
+
+def test_curves_keep_the_diagnostics_and_none_where_not_logged(sweep, tmp_path):
+    log = tmp_path / "run.log"
+    log.write_text(epoch_lines(1, 1.0, gnorm=0.5, clip=12.5, model_fed=0.3, credit_gnorm=0.02,
+                               lr=0.003)
+                   + epoch_lines(2, 2.0).replace('"train_alpha": "1", ', ""))
+    first, second = sweep.learning_curve(str(log), "bleu")
+    assert (first["gnorm"], first["clip"], first["model_fed"], first["credit_gnorm"],
+            first["lr"]) == (0.5, 12.5, 0.3, 0.02, 0.003)
+    assert second["alpha"] is None and second["gnorm"] is None and second["credit_gnorm"] is None
+    assert second["dev"] == 2.0 and second["seconds"] == 5.0
+
+
+def hand_made_results():
+    """Three seeds of CE, Bengio greedy and two relaxed rows, with known differences."""
+    scores = {
+        "Baseline CE": {1: (80.0, 70.0), 2: (82.0, 71.0), 3: (81.0, 72.0)},
+        "Bengio et al. (2015) greedy": {1: (80.5, 70.5), 2: (82.1, 71.0), 3: (80.9, 72.2)},
+        # better than CE by 1.0, 1.5, 2.0 on dev and 0.5, 0.6, 0.7 on test: gain
+        "soft": {1: (81.0, 70.5), 2: (83.5, 71.6), 3: (83.0, 72.7)},
+        # better on dev (+2, +2.5, +3), noisy on test (+3, -3, +0.5): no gain
+        "noisy": {1: (82.0, 73.0), 2: (84.5, 68.0), 3: (84.0, 72.5)},
+    }
+    results = [{"name": name, "seed": seed, "dev": dev, "test": test, "args": [name],
+                "epochs": 4 + seed, "curve": [{"epoch": 1, "dev": dev, "seconds": 2.0}]}
+               for name, by_seed in scores.items() for seed, (dev, test) in by_seed.items()]
+    return list(scores), results
+
+
+def test_statistics_over_seeds(sweep):
+    names, results = hand_made_results()
+    summary = {s["name"]: s for s in sweep.summarize(names + ["missing"], results)}
+    ce, soft = summary["Baseline CE"], summary["soft"]
+    assert ce["dev_mean"] == pytest.approx(81.0) and ce["dev_sd"] == pytest.approx(1.0)
+    assert ce["test_mean"] == pytest.approx(71.0)
+    assert ce["test_sd"] == pytest.approx(statistics.stdev([70.0, 71.0, 72.0]))
+    assert (ce["best_seed"], ce["dev"], ce["test"]) == (2, 82.0, 71.0)  # best dev, its test
+    assert ce["best_restart"] == 2  # the name older readers of results.json use
+    assert [p["epochs"] for p in ce["per_seed"]] == [5, 6, 7]
+    assert summary["missing"]["failed"]
+    # paired differences against CE, seed by seed
+    vs_ce = soft["paired"]["Baseline CE"]
+    assert vs_ce["dev"]["diffs"] == pytest.approx([1.0, 1.5, 2.0])
+    assert vs_ce["dev"]["mean"] == pytest.approx(1.5) and vs_ce["dev"]["sd"] == pytest.approx(0.5)
+    assert vs_ce["test"]["diffs"] == pytest.approx([0.5, 0.6, 0.7])
+    assert vs_ce["gain"] and not vs_ce["loss"]
+    # and against the hard scheduled-sampling row; never against itself
+    assert set(soft["paired"]) == {"Baseline CE", "Bengio et al. (2015) greedy"}
+    assert "Baseline CE" not in ce["paired"]
+    assert ce["paired"]["Bengio et al. (2015) greedy"]["n"] == 3
+
+
+def test_gain_needs_the_mean_above_its_sd_on_dev_and_test(sweep):
+    names, results = hand_made_results()
+    summary = {s["name"]: s for s in sweep.summarize(names, results)}
+    noisy = summary["noisy"]["paired"]["Baseline CE"]
+    assert noisy["dev"]["mean"] > noisy["dev"]["sd"]  # dev alone would say gain
+    assert not noisy["gain"] and not noisy["loss"]
+    ce_vs_soft = sweep.paired_difference([r for r in results if r["name"] == "Baseline CE"],
+                                         [r for r in results if r["name"] == "soft"])
+    assert ce_vs_soft["loss"] and not ce_vs_soft["gain"]
+    # one seed: no sd, no verdict; only seeds both rows have are paired
+    one = sweep.paired_difference([r for r in results if r["name"] == "soft" and r["seed"] == 1],
+                                  [r for r in results if r["name"] == "Baseline CE"])
+    assert one["n"] == 1 and one["dev"]["sd"] is None and not one["gain"]
+    some = sweep.paired_difference([r for r in results if r["name"] == "soft"],
+                                   [r for r in results if r["name"] == "Baseline CE"
+                                    and r["seed"] != 2])
+    assert some["seeds"] == [1, 3] and some["dev"]["diffs"] == pytest.approx([1.0, 2.0])
+
+
+def test_tables_say_mean_sd_best_seed_and_verdicts(sweep, tmp_path):
+    names, results = hand_made_results()
+    opts = options(tmp_path, table="ner-table1")
+    summary = sweep.write_table(FakeTask(), [(n, [n]) for n in names], results, opts)
+    text = (tmp_path / "table.md").read_text()
+    assert "| Baseline CE | 81.00 ± 1.00 |" in text
+    assert "| soft | Baseline CE | 3 | 1.50 ± 0.50 | 0.60 ± 0.10 | gain |" in text
+    assert "| noisy | Baseline CE | 3 | 2.50 ± 0.50 | 0.17 ± 3.01 |  |" in text
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["summary"] == json.loads(json.dumps(summary))
+    # what older readers use is still there
+    for key in ("table", "epochs", "restarts", "extra_args", "summary", "runs"):
+        assert key in record
+    assert {"name", "dev", "test", "best_restart", "s_per_epoch"} <= set(record["summary"][0])
+
+
+def test_a_sweep_runs_every_seed_records_row_args_and_reads_finished_runs_back(
+        sweep, tmp_path, capsys):
+    task = FakeTask(default=([(1, 1.0), (2, 2.0)], 0),
+                    scores={"soft.seed2": {"dev": 5.0, "test": 4.0}})
+    rows = [("Baseline CE", ["--rollin", "teacher_forcing"]), ("soft", ["--rollin", "soft_greedy"])]
+    opts = options(tmp_path, row_args_of={"soft": ["--alpha", "3"]})
+    assert sweep.run_sweep(task, rows, opts) == []
+    out = capsys.readouterr().out
+    assert "run 1/4: Baseline CE seed 1" in out and "run 4/4: soft seed 2" in out
+    assert "soft seed 2: epoch 2 dev 2.0" in out  # progress while the run goes
+    assert sorted(name for name, _ in task.trained) == [
+        "baseline_ce.seed1", "baseline_ce.seed2", "soft.seed1", "soft.seed2"]
+    record = json.loads((tmp_path / "results.json").read_text())
+    soft_runs = [r for r in record["runs"] if r["name"] == "soft"]
+    assert all(r["row_args"] == ["--alpha", "3"] and r["train_args"][-2:] == ["--alpha", "3"]
+               for r in soft_runs)
+    assert record["row_settings"] == {"soft": ["--alpha", "3"]}
+    assert {r["name"]: r["row_args"] for r in record["rows"]} == {"Baseline CE": [],
+                                                                  "soft": ["--alpha", "3"]}
+    soft = next(s for s in record["summary"] if s["name"] == "soft")
+    assert (soft["best_seed"], soft["row_args"]) == (2, ["--alpha", "3"])
+    assert (tmp_path / "table.md").exists() and (tmp_path / "curves.png").exists()
+    # again: everything read back, nothing trained
+    task.default = None
+    assert sweep.run_sweep(task, rows, opts) == []
+    assert "finished earlier, read back" in capsys.readouterr().out
+    assert len(task.trained) == 4
+    # other settings for a row: its finished runs are not silently reused
+    opts.row_args_of = {"soft": ["--alpha", "30"]}
+    failed = sweep.run_sweep(task, rows, opts)
+    assert [(name, seed) for name, _, seed in failed] == [("soft", 1), ("soft", 2)]
+    assert "made with args" in capsys.readouterr().out
+
+
+def test_row_args_and_row_settings_files(sweep, tmp_path):
+    names = ["Baseline CE", "k = 100", "soft greedy"]
+    parsed = sweep.parse_row_args(["k = 100=--alpha 3 --eval-bleu-args '{\"beam\": 1}'",
+                                   "soft greedy=--credit-scale 0.5"], names)
+    assert parsed == {"k = 100": ["--alpha", "3", "--eval-bleu-args", '{"beam": 1}'],
+                      "soft greedy": ["--credit-scale", "0.5"]}
+    with pytest.raises(SystemExit, match="no row"):
+        sweep.parse_row_args(["nope=--alpha 1"], names)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"soft greedy": "--alpha 3", "k = 100": ["--lr", 0.01]}))
+    assert sweep.load_row_settings(str(settings), names) == {
+        "soft greedy": ["--alpha", "3"], "k = 100": ["--lr", "0.01"]}
+    settings.write_text(json.dumps({"soft greedyy": "--alpha 3"}))
+    with pytest.raises(SystemExit, match="no rows"):
+        sweep.load_row_settings(str(settings), names)
+
+
+def test_stopping_early_is_recorded(sweep, tmp_path):
+    class StopsEarly(FakeTask):
+        def train_command(self, save_dir, args):
+            command = super().train_command(save_dir, args)
+            command[-1] = command[-1].replace(
+                "; exit", "; echo 'INFO | fairseq_cli.train | early stop since valid "
+                "performance hasn'\"'\"'t improved for last 3 runs'; exit")
+            return command
+
+    task = StopsEarly([([(1, 1.0), (2, 3.0), (3, 2.0)], 0)])
+    result = sweep.one_run(task, options(tmp_path, epochs=10), "CE", [], seed=1)
+    assert result["stopped_early"] and result["epochs"] == 3 and result["best_epoch"] == 2
+
+
+def test_table1_keeps_its_rows_and_adds_straight_through_and_credit_rows(sweep):
+    rows = dict(sweep.table1(["--teacher-forcing-k", "10"], 10.0, 1.0, 1.5, bounded=0.25))
+    old = ["Baseline CE", "Bengio et al. (2015) greedy", "Bengio et al. (2015) sample",
+           "alpha-soft fixed greedy", "alpha-soft fixed sample", "alpha-soft annealed greedy",
+           "alpha-soft annealed sample"]
+    assert list(rows)[:7] == old
+    assert rows["straight-through greedy"][:2] == ["--rollin", "st_greedy"]
+    assert rows["straight-through sample"][:2] == ["--rollin", "st_sample"]
+    assert rows["alpha-soft fixed greedy, bounded credit"] == [
+        *rows["alpha-soft fixed greedy"], "--credit-scale", "0.25"]
+    assert rows["alpha-soft fixed greedy, detached"] == [
+        *rows["alpha-soft fixed greedy"], "--credit-scale", "0"]
+
+
+def test_grid_mode_writes_the_best_setting_as_a_row_settings_file(sweep, tmp_path):
+    rows, row_args_of = sweep.grid_rows(("soft", ["--rollin", "soft_greedy"]),
+                                        ["alpha=1,10", "--credit-scale=0,1"], ["--lr", "0.01"])
+    assert [name for name, _ in rows] == [
+        "soft [--alpha 1 --credit-scale 0]", "soft [--alpha 1 --credit-scale 1]",
+        "soft [--alpha 10 --credit-scale 0]", "soft [--alpha 10 --credit-scale 1]"]
+    assert row_args_of["soft [--alpha 10 --credit-scale 0]"] == [
+        "--lr", "0.01", "--alpha", "10", "--credit-scale", "0"]
+    best = sweep.slug("soft [--alpha 10 --credit-scale 0]")
+    task = FakeTask(default=([(1, 1.0)], 0), scores={f"{best}.seed1": {"dev": 9.0, "test": 1.0}})
+    opts = options(tmp_path, seeds=1, row_args_of=row_args_of, grid_mode=True, grid_row="soft")
+    assert sweep.run_sweep(task, rows, opts) == []
+    assert json.loads((tmp_path / "grid_best.json").read_text()) == {
+        "soft": "--lr 0.01 --alpha 10 --credit-scale 0"}
+    assert (tmp_path / "grid.md").exists() and len(json.loads(
+        (tmp_path / "grid.json").read_text())["runs"]) == 4
+    for bad in ("alpha", "alpha=", "=1,2", "alpha=1,,2"):
+        with pytest.raises(SystemExit, match="expected option"):
+            sweep.grid_rows(("soft", []), [bad], [])
+
+
+def test_batches_per_epoch_follows_fairseqs_batching(sweep):
+    # fairseq's batches: length-sorted, a batch grows while (size + 1) x longest fits
+    assert sweep.batches_per_epoch([3, 3, 3, 4, 4, 10], max_tokens=10) == 3  # 333 | 44 | 10
+    assert sweep.batches_per_epoch([5] * 10, max_tokens=20) == 3  # 4 + 4 + 2

@@ -227,8 +227,8 @@ def check_config(cfg: RelaxedScheduledSamplingConfig) -> None:
                     f"--teacher-forcing-final {final} is never reached: the last epoch "
                     f"(--max-epoch {max_epoch}) is a gold warm-up epoch "
                     f"(--gold-warmup-epochs {cfg.gold_warmup_epochs})")
-            require(max_epoch > 1, f"--teacher-forcing-final needs time to decay: "
-                    f"--max-epoch 1 ends training at t = 0 completed epochs, its start")
+            require(max_epoch > 1, "--teacher-forcing-final needs time to decay: "
+                    "--max-epoch 1 ends training at t = 0 completed epochs, its start")
         require(final >= cfg.teacher_forcing_min,
                 f"--teacher-forcing-final {final} lies below the floor --teacher-forcing-min "
                 f"{cfg.teacher_forcing_min}")
