@@ -155,7 +155,10 @@ def learning_curve(log_path: str, metric: str):
         if e not in valid:
             continue
         point = {"epoch": e, "dev": number(valid[e], metric),
-                 "best": number(valid[e], f"best_{metric}")}
+                 "best": number(valid[e], f"best_{metric}"),
+                 # dev NLL under always-model-fed greedy inputs, against gold inputs
+                 "fed_nll_loss": number(valid[e], "fed_nll_loss"),
+                 "dev_nll_loss": number(valid[e], "nll_loss")}
         point.update({key: number(train[e], key) for key in CURVE_KEYS})
         point["seconds"] = number(train[e], "train_wall")
         curve.append(point)
@@ -474,7 +477,8 @@ def write_table(task, rows, results, opts, stem="table", json_name="results.json
 PANELS = (("dev", "dev {label} (validation)"), ("tf_prob", "tf_prob (gold probability)"),
           ("alpha", "alpha"), ("model_fed", "model_fed (share fed from the model)"),
           ("gnorm", "gnorm (before clipping)"), ("clip", "clipped updates (%)"),
-          ("credit_gnorm", "credit_gnorm"), ("lr", "learning rate"))
+          ("credit_gnorm", "credit_gnorm"), ("lr", "learning rate"),
+          ("fed_nll_loss", "dev NLL, always model-fed greedy inputs"))
 
 
 def plot_curves(task, rows, results, opts, name="curves.png"):
@@ -487,7 +491,7 @@ def plot_curves(task, rows, results, opts, name="curves.png"):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, axes = plt.subplots(2, 4, figsize=(19, 8))
+    fig, axes = plt.subplots(3, 3, figsize=(16, 12))
     axes = axes.ravel()
     positive = {key: False for key, _ in PANELS}
     colors = plt.get_cmap("tab20").colors
