@@ -181,8 +181,12 @@ def gumbel_soft_embedding(
 ) -> Tensor:
     """Soft reparametrised sample (§3.2):
     ``ẽ = sum_y e(y) softmax(alpha * (s + G))(y)``, ``G = -log(-log U)``."""
-    logits = gumbel_noise(scores, generator).mul_(alpha).add_(scores.float(), alpha=alpha)
-    return peaked_softmax_mixture(logits, embedding_weight, top_k)
+    return peaked_softmax_mixture(gumbel_logits(scores, alpha, generator), embedding_weight, top_k)
+
+
+def gumbel_logits(scores: Tensor, alpha: float, generator: Optional[torch.Generator]) -> Tensor:
+    """``alpha * (s + G)`` in float32, made in the noise's own buffer."""
+    return gumbel_noise(scores, generator).mul_(alpha).add_(scores.float(), alpha=alpha)
 
 
 def embed_choice(tokens: Tensor, embedding_weight: Tensor) -> Tensor:
@@ -243,7 +247,12 @@ def straight_through_greedy_embedding(
 ) -> Tensor:
     """Forward ``e(argmax_y s(y))`` (what hard greedy feeds), backward the soft
     argmax's ``d/ds sum_y e(y) softmax(alpha * s)(y)`` (§3.1)."""
-    logits = scores.float() * alpha
+    return straight_through_of_logits(scores.float() * alpha, embedding_weight, top_k)
+
+
+def straight_through_of_logits(logits: Tensor, embedding_weight: Tensor, top_k: int = 0) -> Tensor:
+    """The embedding of ``argmax logits`` forward, the peaked-softmax mixture's
+    gradient backward."""
     soft = peaked_softmax_mixture(logits, embedding_weight, top_k)
     hard = embed_choice(logits.detach().max(dim=-1).indices, embedding_weight)
     return straight_through(hard.to(soft.dtype), soft)
@@ -260,10 +269,7 @@ def straight_through_sample_embedding(
     ``softmax(s)`` by the Gumbel-max trick --, backward the Gumbel-soft
     mixture's ``d/ds sum_y e(y) softmax(alpha * (s + G))(y)`` (§3.2) with the
     same noise ``G``."""
-    logits = gumbel_noise(scores, generator).mul_(alpha).add_(scores.float(), alpha=alpha)
-    soft = peaked_softmax_mixture(logits, embedding_weight, top_k)
-    hard = embed_choice(logits.detach().max(dim=-1).indices, embedding_weight)
-    return straight_through(hard.to(soft.dtype), soft)
+    return straight_through_of_logits(gumbel_logits(scores, alpha, generator), embedding_weight, top_k)
 
 
 class _CreditGate(torch.autograd.Function):
