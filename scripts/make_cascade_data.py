@@ -10,9 +10,11 @@ shifts every later token (the error cascades). A controlled task on which the cr
 relaxed roll-in gives to earlier predictions should matter.
 
     python scripts/make_cascade_data.py OUT_DIR [--train 4000 --valid 300 --test 300
-                                         --min-len 5 --max-len 12 --seed 1]
+                                         --min-len 5 --max-len 12 --eval-max-len 12 --seed 1]
 
-writes OUT_DIR/{train,valid,test}.{src,tgt}. The same arguments give the same files.
+writes OUT_DIR/{train,valid,test}.{src,tgt}. The same arguments give the same files. With
+``--eval-max-len`` above ``--max-len``, valid and test hold longer sequences than training
+ever shows, where one early error has more positions to spoil.
 """
 import argparse
 import os
@@ -53,16 +55,23 @@ def main(argv=None):
     parser.add_argument("--test", type=int, default=300)
     parser.add_argument("--min-len", type=int, default=5)
     parser.add_argument("--max-len", type=int, default=12)
+    parser.add_argument("--eval-max-len", type=int, default=None,
+                        help="longest valid/test sequence (default: --max-len)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     if not 1 <= args.min_len <= args.max_len:
         parser.error(f"need 1 <= --min-len <= --max-len, got {args.min_len}, {args.max_len}")
+    eval_max_len = args.eval_max_len or args.max_len
+    if eval_max_len < args.min_len:
+        parser.error(f"--eval-max-len {eval_max_len} is below --min-len {args.min_len}")
     os.makedirs(args.out_dir, exist_ok=True)
     rng = random.Random(args.seed)
     for split in ("train", "valid", "test"):
-        write_split(args.out_dir, split, getattr(args, split), rng, args.min_len, args.max_len)
+        longest = args.max_len if split == "train" else eval_max_len
+        write_split(args.out_dir, split, getattr(args, split), rng, args.min_len, longest)
     print(f"wrote the cascade task to {args.out_dir} ({args.train}/{args.valid}/{args.test} "
-          f"sequences of {args.min_len}-{args.max_len} digits, seed {args.seed})")
+          f"sequences of {args.min_len}-{args.max_len} digits, valid/test up to "
+          f"{eval_max_len}, seed {args.seed})")
 
 
 if __name__ == "__main__":

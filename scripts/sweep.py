@@ -620,6 +620,8 @@ class CascadeTask:
         self.sizes = {"train": opts.cascade_train, "valid": opts.cascade_valid,
                       "test": opts.cascade_test, "min_len": opts.cascade_min_len,
                       "max_len": opts.cascade_max_len, "seed": opts.cascade_data_seed}
+        if getattr(opts, "cascade_eval_max_len", None):  # kept out otherwise: data made before it still matches
+            self.sizes["eval_max_len"] = opts.cascade_eval_max_len
 
     def prepare(self):
         params_path = os.path.join(self.data, "params.json")
@@ -638,6 +640,7 @@ class CascadeTask:
         run([sys.executable, os.path.join(ROOT, "scripts", "make_cascade_data.py"), raw,
              "--train", str(s["train"]), "--valid", str(s["valid"]), "--test", str(s["test"]),
              "--min-len", str(s["min_len"]), "--max-len", str(s["max_len"]),
+             "--eval-max-len", str(s.get("eval_max_len", s["max_len"])),
              "--seed", str(s["seed"])], log)
         run([sys.executable, "-m", "fairseq_cli.preprocess", "--source-lang", "src",
              "--target-lang", "tgt", "--joined-dictionary", "--trainpref", f"{raw}/train",
@@ -862,6 +865,9 @@ def main(argv=None):
     cascade.add_argument("--cascade-test", type=int, default=300)
     cascade.add_argument("--cascade-min-len", type=int, default=5)
     cascade.add_argument("--cascade-max-len", type=int, default=12)
+    cascade.add_argument("--cascade-eval-max-len", type=int, default=None,
+                         help="longest valid/test sequence, above --cascade-max-len to test "
+                         "on longer sequences than training shows (default: the same)")
     cascade.add_argument("--cascade-data-seed", type=int, default=1)
     cascade.add_argument("--cascade-lr", type=float, default=0.003)
     cascade.add_argument("--cascade-max-tokens", type=int, default=2000)

@@ -161,3 +161,13 @@ def test_sweep_cascade_end_to_end_and_read_back(tmp_path):
     assert all(r["curve"][0]["model_fed"] > 0 for r in soft)  # it did feed itself
     again = subprocess.run(command, capture_output=True, text=True, env=env)
     assert again.returncode == 0 and again.stdout.count("finished earlier, read back") == 4
+
+
+def test_valid_and_test_can_hold_longer_sequences_than_training(tmp_path, make):
+    make.main([str(tmp_path), "--train", "200", "--valid", "50", "--test", "50",
+               "--min-len", "3", "--max-len", "6", "--eval-max-len", "15"])
+    lengths = {split: [len(src) for src in read_split(tmp_path, split)[0]]
+               for split in ("train", "valid", "test")}
+    assert max(lengths["train"]) <= 6
+    assert max(lengths["valid"] + lengths["test"]) > 6
+    assert max(lengths["valid"] + lengths["test"]) <= 15
