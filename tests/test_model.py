@@ -33,9 +33,9 @@ def fed_scores_of(model, batch, rollin, monkeypatch):
     recorded = []
     original = lstm_relaxed.relaxed_input_embedding
 
-    def recording(scores, embedding_weight, rollin):
+    def recording(scores, embedding_weight, rollin, mix=None):
         recorded.append(scores)
-        return original(scores, embedding_weight, rollin)
+        return original(scores, embedding_weight, rollin, mix)
 
     monkeypatch.setattr(lstm_relaxed, "relaxed_input_embedding", recording)
     logits, extra = model(**batch["net_input"], rollin=rollin)

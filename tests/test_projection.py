@@ -163,3 +163,57 @@ def test_in_target_order_inverts_the_layout_with_its_gradient():
     torch.testing.assert_close(restored, expected)
     (restored * expected).sum().backward()
     torch.testing.assert_close(rows.grad, rows.detach())
+
+
+def test_shared_operand_products_give_the_gradient_of_plain_products():
+    """x_j @ M for a recurrence of steps, M's gradient taken once at the end:
+    every gradient equals that of plain matrix products."""
+    from relaxss_fairseq.core.projection import SharedOperandProducts
+
+    torch.manual_seed(0)
+    operand = torch.randn(7, 5, requires_grad=True)
+    start = torch.randn(3, 7, requires_grad=True)
+
+    def unroll(product):
+        x, outputs = start, []
+        for j in range(4):
+            weights = torch.softmax(x[: 3 - j % 2], -1)  # steps mix different row counts
+            out = product(weights)
+            outputs.append(out)
+            x = torch.cat([out, out[:, :2]], dim=1) * 0.5 + x[: out.size(0)] if j % 2 else x
+        return torch.cat(outputs).pow(2).sum()
+
+    expected = torch.autograd.grad(unroll(lambda w: w @ operand), [operand, start])
+    products = SharedOperandProducts(operand, rows=3 + 2 + 2 + 2)
+    got = torch.autograd.grad(unroll(products.product), [operand, start])
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e)
+    assert products.used == 9
+    with pytest.raises(ValueError, match="sized for 9"):
+        products.product(torch.zeros(1, 7))
+
+
+def test_projections_leave_no_reference_cycle_behind():
+    """Buffers as large as all the scores must be freed when the graph goes, not
+    when the garbage collector next runs."""
+    import gc
+    import weakref
+
+    from relaxss_fairseq.core.projection import SharedOperandProducts
+
+    gc.disable()
+    try:
+        weight = torch.randn(7, 5, requires_grad=True)
+        buffer = torch.empty(4, 7)
+        projection = RowBlockProjection(buffer, weight, None)
+        features = torch.randn(4, 5, requires_grad=True)
+        scores = projection.join([projection.block(0, 4, features)], features)
+        products = SharedOperandProducts(weight, rows=4)
+        mixed = products.product(torch.softmax(scores, -1))
+        products.close()
+        mixed.sum().backward()
+        alive = [weakref.ref(projection), weakref.ref(products)]
+        del projection, products, scores, mixed
+        assert [ref() for ref in alive] == [None, None]
+    finally:
+        gc.enable()

@@ -6,6 +6,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -63,6 +64,21 @@ def write_multi30k_raw(raw_dir):
                 f.writelines(p[k] + "\n" for p in pairs)
 
 
+def run_in_own_group(command, timeout, **kwargs):
+    """``subprocess.run`` in a new process group that is killed whole on a timeout:
+    a recipe or torchrun's workers would otherwise outlive it (a rank waiting for a
+    peer that is gone waits forever)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True, **kwargs)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 def run_recipe(script, *args, env=None, timeout=300):
     """Run a recipe step with this interpreter; return its output (stdout + stderr)."""
     full_env = dict(os.environ)
@@ -71,7 +87,7 @@ def run_recipe(script, *args, env=None, timeout=300):
     full_env.update({"PYTHON": sys.executable, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"})
     full_env.update(env or {})
     command = ["bash", os.path.join(EXAMPLES, script), *map(str, args)]
-    result = subprocess.run(command, capture_output=True, text=True, env=full_env, timeout=timeout)
+    result = run_in_own_group(command, timeout, env=full_env)
     output = result.stdout + result.stderr
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed ({result.returncode}):\n{output[-6000:]}")
@@ -300,11 +316,11 @@ def test_ranks_share_the_schedule_but_not_the_noise(tmp_path):
     script.write_text(RANK_SCRIPT)
     env = dict(os.environ, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
-    subprocess.run(
+    # generous: two processes importing torch and fairseq on a loaded 2-core machine
+    result = run_in_own_group(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(script), os.path.join(ROOT, "tests"), str(out)],
-        check=True, capture_output=True, env=env, timeout=120,
-    )
+         str(script), os.path.join(ROOT, "tests"), str(out)], timeout=300, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     r0, r1 = json.loads(out.read_text())
     assert (r0["rank"], r1["rank"]) == (0, 1)
     assert r0["tf_prob"] == r1["tf_prob"] == pytest.approx(2 / (2 + math.exp(2 / 2)))

@@ -84,10 +84,14 @@ class RowBlockProjection:
         self.buffer, self.weight, self.bias = buffer, weight, bias
         self.grad: Optional[Tensor] = None  # N x V, set by the join's backward
         self.features: Optional[Tensor] = None  # N x D in row order, set by join()
-        self.anchor = _WeightGradient.apply(self, weight, bias)
+        # dropped by join(): the graph refers to self, so holding it longer would make
+        # a cycle that keeps every buffer alive until the garbage collector runs
+        self.anchor: Optional[Tensor] = _WeightGradient.apply(self, weight, bias)
 
     def block(self, first: int, last: int, features: Tensor) -> Tensor:
         """Rows ``first:last`` of the buffer, ``features @ W.T + b``, in the graph."""
+        if self.anchor is None:
+            raise RuntimeError("RowBlockProjection.block after join")
         out = linear_into(self.buffer[first:last], features.detach(), self.weight, self.bias)
         return _RowBlock.apply(out, features, self.anchor, self, first)
 
@@ -104,6 +108,7 @@ class RowBlockProjection:
         if start != self.buffer.size(0):
             raise ValueError(f"blocks of {start} rows for a buffer of {self.buffer.size(0)}")
         self.features = features.detach()
+        self.anchor = None  # no more blocks (see __init__)
         return _JoinRows.apply(self.buffer, self, *blocks)
 
     def rows_grad(self) -> Tensor:
@@ -133,6 +138,7 @@ class _WeightGradient(torch.autograd.Function):
             grad_weight = grad.t().mm(projection.features)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = grad.sum(0)
+        projection.grad = projection.features = None  # the last use: free them now
         return None, grad_weight, grad_bias
 
 
@@ -155,7 +161,7 @@ class _RowBlock(torch.autograd.Function):
         grad_features = None
         if ctx.needs_input_grad[1]:
             grad_features = grad.mm(projection.weight.detach().to(grad.dtype))
-        return None, grad_features, torch.zeros_like(projection.anchor), None, None
+        return None, grad_features, grad.new_zeros(()), None, None
 
 
 class _JoinRows(torch.autograd.Function):
@@ -176,6 +182,77 @@ class _JoinRows(torch.autograd.Function):
         grad = grad.contiguous()
         ctx.projection.grad = grad
         return (None, None, *grad.split(ctx.sizes, dim=0))
+
+
+class SharedOperandProducts:
+    """Products ``x_j @ M`` of a roll-in's steps with one shared matrix ``M``
+    (the mixtures ``softmax(alpha s) @ E``), with ``M``'s gradient taken once,
+    ``sum_j x_j^T g_j``, instead of once a step: the same trick as
+    :class:`RowBlockProjection`, for the embedding table the relaxations mix.
+    Each ``x_j`` is kept in one ``rows x K`` buffer (autograd would keep it
+    anyway) and each ``g_j`` lands in one ``rows x D`` buffer."""
+
+    def __init__(self, operand: Tensor, rows: int):
+        self.operand, self.rows, self.used = operand, rows, 0
+        self.inputs: Optional[Tensor] = None
+        self.grads: Optional[Tensor] = None
+        # dropped by close(), for the reason RowBlockProjection's join() drops its own
+        self.anchor: Optional[Tensor] = _SharedOperandGradient.apply(self, operand)
+
+    def close(self):
+        """No more products: release what the backward does not need."""
+        self.anchor = None
+
+    def product(self, x: Tensor) -> Tensor:
+        """``x @ M`` in the graph (``x``: ``n x K``)."""
+        if self.anchor is None:
+            raise RuntimeError("SharedOperandProducts.product after close")
+        first, self.used = self.used, self.used + x.size(0)
+        if self.used > self.rows:
+            raise ValueError(f"{self.used} rows for products sized for {self.rows}")
+        if self.inputs is None:
+            self.inputs = x.new_empty(self.rows, x.size(1))
+        self.inputs[first : self.used].copy_(x.detach())
+        return _SharedOperandProduct.apply(x, self.anchor, self, first)
+
+    def rows_grad(self) -> Tensor:
+        if self.grads is None:
+            self.grads = self.operand.new_zeros(self.rows, self.operand.size(1))
+        return self.grads
+
+
+class _SharedOperandGradient(torch.autograd.Function):
+    """Empty output every product takes as input; its backward runs after all of
+    theirs and gives ``M`` its gradient in one product."""
+
+    @staticmethod
+    def forward(ctx, products, operand):
+        ctx.products = products
+        return operand.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, _):
+        products = ctx.products
+        if products.inputs is None or not ctx.needs_input_grad[1]:
+            return None, None
+        used = products.used
+        grad = products.inputs[:used].t().mm(products.rows_grad()[:used])
+        products.inputs = products.grads = None  # the last use: free them now
+        return None, grad
+
+
+class _SharedOperandProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, anchor, products, first):
+        ctx.products, ctx.first = products, first
+        return x.mm(products.operand.detach())
+
+    @staticmethod
+    def backward(ctx, grad):
+        products = ctx.products
+        products.rows_grad()[ctx.first : ctx.first + grad.size(0)].copy_(grad)
+        grad_x = grad.mm(products.operand.detach().t()) if ctx.needs_input_grad[0] else None
+        return grad_x, grad.new_zeros(()), None, None
 
 
 class ScoreLayout(NamedTuple):

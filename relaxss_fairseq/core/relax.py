@@ -148,9 +148,13 @@ def peaked_softmax(logits: Tensor) -> Tensor:
     return torch.softmax(lifted, dim=-1)
 
 
-def peaked_softmax_mixture(logits: Tensor, embedding_weight: Tensor, top_k: int = 0) -> Tensor:
+def peaked_softmax_mixture(
+    logits: Tensor, embedding_weight: Tensor, top_k: int = 0, mix=None
+) -> Tensor:
     """``sum_y e(y) softmax(logits)(y)`` for float32 logits (``alpha * s``, or
-    ``alpha * (s + G)``): one ``B x V @ V x D`` product.
+    ``alpha * (s + G)``): one ``B x V @ V x D`` product -- through ``mix``
+    (:class:`~relaxss_fairseq.core.projection.SharedOperandProducts` of ``E``)
+    when given, which takes ``E``'s gradient of all a roll-in's mixtures at once.
 
     With ``top_k > 0`` only the ``top_k`` highest logits are mixed
     (``B x k x D`` gathered rows): an approximation whose error is at most
@@ -160,16 +164,17 @@ def peaked_softmax_mixture(logits: Tensor, embedding_weight: Tensor, top_k: int 
         top_logits, top_ids = logits.topk(top_k, dim=-1)
         weights = peaked_softmax(top_logits).to(embedding_weight.dtype)
         return torch.einsum("bk,bkd->bd", weights, F.embedding(top_ids, embedding_weight))
-    return peaked_softmax(logits).to(embedding_weight.dtype) @ embedding_weight
+    weights = peaked_softmax(logits).to(embedding_weight.dtype)
+    return weights @ embedding_weight if mix is None else mix.product(weights)
 
 
 def soft_argmax_embedding(
-    scores: Tensor, embedding_weight: Tensor, alpha: float, top_k: int = 0
+    scores: Tensor, embedding_weight: Tensor, alpha: float, top_k: int = 0, mix=None
 ) -> Tensor:
     """Soft argmax (§3.1): ``ē = sum_y e(y) softmax(alpha * s)(y)``.
 
     Tends to the argmax embedding as ``alpha -> inf``; differentiable in ``s``."""
-    return peaked_softmax_mixture(scores.float() * alpha, embedding_weight, top_k)
+    return peaked_softmax_mixture(scores.float() * alpha, embedding_weight, top_k, mix)
 
 
 def gumbel_soft_embedding(
@@ -178,10 +183,12 @@ def gumbel_soft_embedding(
     alpha: float,
     generator: Optional[torch.Generator] = None,
     top_k: int = 0,
+    mix=None,
 ) -> Tensor:
     """Soft reparametrised sample (§3.2):
     ``ẽ = sum_y e(y) softmax(alpha * (s + G))(y)``, ``G = -log(-log U)``."""
-    return peaked_softmax_mixture(gumbel_logits(scores, alpha, generator), embedding_weight, top_k)
+    logits = gumbel_logits(scores, alpha, generator)
+    return peaked_softmax_mixture(logits, embedding_weight, top_k, mix)
 
 
 def gumbel_logits(scores: Tensor, alpha: float, generator: Optional[torch.Generator]) -> Tensor:
@@ -243,17 +250,19 @@ def straight_through(hard: Tensor, soft: Tensor) -> Tensor:
 
 
 def straight_through_greedy_embedding(
-    scores: Tensor, embedding_weight: Tensor, alpha: float, top_k: int = 0
+    scores: Tensor, embedding_weight: Tensor, alpha: float, top_k: int = 0, mix=None
 ) -> Tensor:
     """Forward ``e(argmax_y s(y))`` (what hard greedy feeds), backward the soft
     argmax's ``d/ds sum_y e(y) softmax(alpha * s)(y)`` (§3.1)."""
-    return straight_through_of_logits(scores.float() * alpha, embedding_weight, top_k)
+    return straight_through_of_logits(scores.float() * alpha, embedding_weight, top_k, mix)
 
 
-def straight_through_of_logits(logits: Tensor, embedding_weight: Tensor, top_k: int = 0) -> Tensor:
+def straight_through_of_logits(
+    logits: Tensor, embedding_weight: Tensor, top_k: int = 0, mix=None
+) -> Tensor:
     """The embedding of ``argmax logits`` forward, the peaked-softmax mixture's
     gradient backward."""
-    soft = peaked_softmax_mixture(logits, embedding_weight, top_k)
+    soft = peaked_softmax_mixture(logits, embedding_weight, top_k, mix)
     hard = embed_choice(logits.detach().max(dim=-1).indices, embedding_weight)
     return straight_through(hard.to(soft.dtype), soft)
 
@@ -264,12 +273,14 @@ def straight_through_sample_embedding(
     alpha: float,
     generator: Optional[torch.Generator] = None,
     top_k: int = 0,
+    mix=None,
 ) -> Tensor:
     """Forward ``e(y)``, ``y = argmax_y (s + G)(y)`` -- a sample of
     ``softmax(s)`` by the Gumbel-max trick --, backward the Gumbel-soft
     mixture's ``d/ds sum_y e(y) softmax(alpha * (s + G))(y)`` (§3.2) with the
     same noise ``G``."""
-    return straight_through_of_logits(gumbel_logits(scores, alpha, generator), embedding_weight, top_k)
+    logits = gumbel_logits(scores, alpha, generator)
+    return straight_through_of_logits(logits, embedding_weight, top_k, mix)
 
 
 class _CreditGate(torch.autograd.Function):
@@ -302,25 +313,29 @@ def credit_gate(scores: Tensor, scale: float = 1.0, meter: Optional[Tensor] = No
     return _CreditGate.apply(scores, scale, meter)
 
 
-def relaxed_input_embedding(scores: Tensor, embedding_weight: Tensor, rollin: Rollin) -> Tensor:
+def relaxed_input_embedding(
+    scores: Tensor, embedding_weight: Tensor, rollin: Rollin, mix=None
+) -> Tensor:
     """The embedding of the model's own previous prediction under ``rollin.mode``;
     in the relaxed modes the gradient into ``scores`` passes the credit gate
-    (``rollin.credit_scale``, ``rollin.credit_meter``)."""
+    (``rollin.credit_scale``, ``rollin.credit_meter``), and the mixture's
+    product with ``E`` goes through ``mix`` when given (see
+    :func:`peaked_softmax_mixture`)."""
     if rollin.mode in RELAXED_MODES:
         scores = credit_gate(scores, rollin.credit_scale, rollin.credit_meter)
     if rollin.mode == "soft_greedy":
-        return soft_argmax_embedding(scores, embedding_weight, rollin.alpha, rollin.top_k)
+        return soft_argmax_embedding(scores, embedding_weight, rollin.alpha, rollin.top_k, mix)
     if rollin.mode == "soft_sample":
         return gumbel_soft_embedding(
-            scores, embedding_weight, rollin.alpha, rollin.generator, rollin.top_k
+            scores, embedding_weight, rollin.alpha, rollin.generator, rollin.top_k, mix
         )
     if rollin.mode == "st_greedy":
         return straight_through_greedy_embedding(
-            scores, embedding_weight, rollin.alpha, rollin.top_k
+            scores, embedding_weight, rollin.alpha, rollin.top_k, mix
         )
     if rollin.mode == "st_sample":
         return straight_through_sample_embedding(
-            scores, embedding_weight, rollin.alpha, rollin.generator, rollin.top_k
+            scores, embedding_weight, rollin.alpha, rollin.generator, rollin.top_k, mix
         )
     if rollin.mode == "hard_greedy":
         return hard_greedy_embedding(scores, embedding_weight)

@@ -31,9 +31,10 @@ from fairseq.models.lstm import (
     base_architecture as lstm_base_architecture,
 )
 
-from ..core import Rollin, draw_model_feed, relaxed_input_embedding
+from ..core import RELAXED_MODES, Rollin, draw_model_feed, relaxed_input_embedding
 from ..core.projection import (
     RowBlockProjection,
+    SharedOperandProducts,
     in_target_order,
     linear_into,
     linear_with_known_output,
@@ -211,6 +212,9 @@ class RelaxedLSTMDecoder(LSTMDecoder):
         # are in the graph. Every other position is projected in one product after
         # the loop.
         credit = rollin.assigns_credit
+        # the relaxed modes' mixtures with E: E's gradient once, not once a step
+        mix = (SharedOperandProducts(embedding_weight, len(layout.order) - layout.n_later)
+               if rollin.mode in RELAXED_MODES else None)
         all_scores: Optional[Tensor] = None
         fed_blocks: List[Tensor] = []
         step_features: List[Tensor] = []
@@ -218,7 +222,7 @@ class RelaxedLSTMDecoder(LSTMDecoder):
             x = gold[:, j]
             rows = layout.rows[j]
             if rows is not None:  # embed the prediction only for sentences fed from the model
-                predicted = relaxed_input_embedding(fed_blocks[-1], embedding_weight, rollin)
+                predicted = relaxed_input_embedding(fed_blocks[-1], embedding_weight, rollin, mix)
                 predicted = self.dropout_in_module(predicted)
                 x = predicted if len(rows) == bsz else x.index_copy(0, rows, predicted)
             out, _, state = self.step(x, state, encoder, j)
@@ -238,6 +242,8 @@ class RelaxedLSTMDecoder(LSTMDecoder):
                 else:
                     fed_blocks.append(linear_into(all_scores[first:last], fed.detach(), weight, bias))
 
+        if mix is not None:
+            mix.close()
         features = torch.stack(step_features, dim=1).view(bsz * seqlen, -1)
         ordered_features = features.index_select(0, layout.order)
         later_features = ordered_features[: layout.n_later]
