@@ -20,6 +20,7 @@ reference's, at that tf_prob.
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -171,10 +172,9 @@ def machine():
         pass
     config = torch.__config__.show()
 
-    def setting(name):
-        found = [line.split("=", 1)[1].strip().rstrip(",") for line in config.splitlines()
-                 if line.strip().startswith(f"{name}=")]
-        return found[0] if found else "unknown"
+    def setting(name):  # "Build settings: BLAS_INFO=mkl, BUILD_TYPE=..., LAPACK_INFO=mkl, ..."
+        found = re.search(rf"\b{name}=([^,\s]+)", config)
+        return found.group(1) if found else "unknown"
 
     capability = [line.split(":", 1)[1].strip() for line in config.splitlines()
                   if "CPU capability usage" in line]
