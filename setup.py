@@ -14,9 +14,10 @@ setup(
     description="Differentiable scheduled sampling for credit assignment, as a fairseq plugin",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["relaxss_fairseq", "relaxss_fairseq.*"]),
+    # relaxss: the fairseq-free core; relaxss_fairseq: the fairseq plugin around it
+    packages=find_packages(include=["relaxss", "relaxss.*", "relaxss_fairseq", "relaxss_fairseq.*"]),
     python_requires=">=3.9",
-    install_requires=["torch>=2.0"],
+    install_requires=["torch>=2.0", "numpy"],
     extras_require={
         "test": ["pytest", "scipy"],
     },

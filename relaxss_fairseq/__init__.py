@@ -9,6 +9,10 @@ Importing the package registers, with fairseq:
 
 and allow-lists the globals of fairseq checkpoints for ``torch.load`` with
 ``weights_only=True`` (torch >= 2.6), so ``fairseq-generate`` can load them.
+
+The method itself -- relaxations, schedules, the choice and mixing of gold or
+model inputs -- is the fairseq-free package ``relaxss``, which imports without
+these side effects; this package adapts it to fairseq.
 """
 from . import checkpoint_safety  # noqa: F401  (first: before any checkpoint is read)
 from . import criterions, models, tasks  # noqa: F401

@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from fairseq import checkpoint_utils  # noqa: E402
 
 import relaxss_fairseq  # noqa: E402,F401
-from relaxss_fairseq.core import Rollin  # noqa: E402
+from relaxss import Rollin  # noqa: E402
 
 
 def random_direction(model, seed: int):

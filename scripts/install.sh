@@ -76,9 +76,9 @@ pip_install "$TORCH_PIN" "numpy<2" bitarray cffi hydra-core==1.3.2 omegaconf==2.
 step="installing relaxss-fairseq"
 pip_install --no-deps -e .
 
-step="importing torch, fairseq and relaxss_fairseq"
+step="importing torch, fairseq, relaxss and relaxss_fairseq"
 "$PYTHON" - <<'PY'
-import torch, fairseq, relaxss_fairseq
+import torch, fairseq, relaxss, relaxss_fairseq
 print(f"== ready: torch {torch.__version__}, fairseq {fairseq.__version__}, "
       f"relaxss_fairseq {relaxss_fairseq.__version__}")
 PY

@@ -48,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from mt_data import epoch_records  # noqa: E402  (fairseq-train log records, shared)
-from relaxss_fairseq.core.schedules import inverse_sigmoid_k_for  # noqa: E402
+from relaxss.schedules import inverse_sigmoid_k_for  # noqa: E402
 
 CE_ROW = "Baseline CE"
 # rows every other row is compared with, seed by seed (when they are in the table)

@@ -139,7 +139,7 @@ def test_validation_uses_no_rollin_and_logs_no_schedule(task):
 def test_validation_logs_the_nll_under_always_model_fed_greedy_inputs(task):
     """fed_nll_loss: the dev NLL when every input is the model's own greedy
     prediction, the inputs of test-time decoding; any mode logs it."""
-    from relaxss_fairseq.core import Rollin
+    from relaxss import Rollin
 
     model = tiny_model(task=task).eval()
     batch = random_batch(task, batch_size=8)
@@ -286,7 +286,7 @@ def test_final_tf_prob_holds_for_the_whole_last_epoch(task, schedule):
 def test_inverse_sigmoid_final_stores_the_derived_k(task):
     criterion = criterion_for(task, teacher_forcing_final=0.5, schedule_unit="update",
                               max_update=3000)
-    k = criterion.decay["k"]
+    k = criterion.schedule.decay["k"]
     assert k == pytest.approx(485.0957, abs=1e-3)
     assert criterion.tf_prob_at(3, 1000) == pytest.approx(k / (k + math.exp(1000 / k)))
     # a pure function of (epoch, num_updates): asking again, or out of order, changes nothing
@@ -327,7 +327,7 @@ def test_derived_value_is_logged_once_at_start_up(task, caplog):
 def test_without_final_nothing_is_derived(task, caplog):
     with caplog.at_level("INFO"):
         criterion = criterion_for(task, teacher_forcing_k=7.0, max_update=3000)
-    assert criterion.decay == {"k": 7.0, "slope": 0.1, "rate": 0.9}
+    assert criterion.schedule.decay == {"k": 7.0, "slope": 0.1, "rate": 0.9}
     assert not [r for r in caplog.records if "--teacher-forcing-final" in r.getMessage()]
 
 

@@ -4,8 +4,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from relaxss_fairseq.core import Rollin, draw_model_feed, relaxed_input_embedding
-from relaxss_fairseq.core.projection import in_target_order
+from relaxss import Rollin, draw_model_feed, relaxed_input_embedding
+from relaxss.projection import in_target_order
 
 from helpers import TinyTask, random_batch, tiny_model
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
-from relaxss_fairseq.core import Rollin
+from relaxss import Rollin
 from relaxss_fairseq.models.attention import FixedPositionAttention
 from relaxss_fairseq.tasks.conll import ConllFormatError, iob1_to_iob2, read_conll
 from relaxss_fairseq.tasks.ner_tagging import ExactLengthTagger

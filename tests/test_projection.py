@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from relaxss_fairseq.core.projection import (
+from relaxss.projection import (
     RowBlockProjection,
     in_target_order,
     linear_into,
@@ -168,7 +168,7 @@ def test_in_target_order_inverts_the_layout_with_its_gradient():
 def test_shared_operand_products_give_the_gradient_of_plain_products():
     """x_j @ M for a recurrence of steps, M's gradient taken once at the end:
     every gradient equals that of plain matrix products."""
-    from relaxss_fairseq.core.projection import SharedOperandProducts
+    from relaxss.projection import SharedOperandProducts
 
     torch.manual_seed(0)
     operand = torch.randn(7, 5, requires_grad=True)
@@ -199,7 +199,7 @@ def test_projections_leave_no_reference_cycle_behind():
     import gc
     import weakref
 
-    from relaxss_fairseq.core.projection import SharedOperandProducts
+    from relaxss.projection import SharedOperandProducts
 
     gc.disable()
     try:

@@ -3,9 +3,10 @@ import pytest
 import torch
 from scipy import stats
 
-from relaxss_fairseq.core import (
+from relaxss import (
     Rollin,
     draw_model_feed,
+    feed_model_predictions,
     gumbel_from_uniform,
     gumbel_soft_embedding,
     hard_greedy_embedding,
@@ -137,6 +138,47 @@ def test_coin_flips_never_replace_the_first_input_and_follow_tf_prob():
     assert draw_model_feed(5, 5, 0.0)[:, 1:].all()
 
 
+@pytest.mark.parametrize("shape", [(6,), (4, 5)])
+@pytest.mark.parametrize("use_index", [False, True])
+def test_feeding_predictions_replaces_the_fed_positions_in_row_major_order(shape, use_index):
+    """Values: the fed positions take the rows of ``predicted`` in order, the
+    others keep gold; gradients: each position's goes to where its input came from."""
+    generator = torch.Generator().manual_seed(3)
+    gold = torch.randn(*shape, D, generator=generator, requires_grad=True)
+    fed = torch.rand(shape, generator=generator) < 0.5
+    fed.view(-1)[:2] = torch.tensor([True, False])  # some of each
+    predicted = torch.randn(int(fed.sum()), D, generator=generator, requires_grad=True)
+    index = fed.reshape(-1).nonzero().squeeze(1) if use_index else None
+
+    mixed = feed_model_predictions(gold, predicted, fed, index)
+    expected = gold.detach().clone()
+    for row, position in enumerate(fed.reshape(-1).nonzero().squeeze(1).tolist()):
+        expected.view(-1, D)[position] = predicted.detach()[row]
+    assert torch.equal(mixed, expected)
+
+    weights = torch.randn(mixed.shape, generator=generator)
+    grad_gold, grad_predicted = torch.autograd.grad((mixed * weights).sum(), [gold, predicted])
+    torch.testing.assert_close(grad_gold, weights * ~fed.unsqueeze(-1), rtol=0, atol=0)
+    torch.testing.assert_close(grad_predicted, weights[fed], rtol=0, atol=0)
+
+
+def test_feeding_every_position_or_none_passes_one_input_through():
+    gold = torch.randn(3, 4, D, requires_grad=True)
+    everywhere = torch.ones(3, 4, dtype=torch.bool)
+    predicted = torch.randn(3, 4, D, requires_grad=True)
+    assert feed_model_predictions(gold, predicted, everywhere) is predicted
+    rows = torch.randn(12, D, requires_grad=True)
+    mixed = feed_model_predictions(gold, rows, everywhere)
+    assert torch.equal(mixed, rows.view(3, 4, D))
+    assert torch.equal(torch.autograd.grad(mixed.sum(), rows)[0], torch.ones(12, D))
+    nowhere = torch.zeros(3, 4, dtype=torch.bool)
+    assert feed_model_predictions(gold, gold.new_empty(0, D), nowhere) is gold
+    with pytest.raises(ValueError, match="expected gold's positions"):
+        feed_model_predictions(gold, rows, everywhere[0])
+    with pytest.raises(ValueError, match="rows of size"):
+        feed_model_predictions(gold, torch.randn(12, D + 1), everywhere)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -173,7 +215,7 @@ def test_top_k_gumbel_soft_mixes_the_top_perturbed_scores(embedding):
 
 def test_peaked_softmax_produces_no_subnormal_weights():
     """Subnormal floats make CPU matrix products many times slower."""
-    from relaxss_fairseq.core.relax import peaked_softmax
+    from relaxss.relax import peaked_softmax
 
     scores = torch.randn(64, 5000, generator=torch.Generator().manual_seed(0)) * 3
     tiny = torch.finfo(torch.float32).tiny
@@ -188,7 +230,7 @@ def test_peaked_softmax_produces_no_subnormal_weights():
 
 
 def test_straight_through_greedy_feeds_the_argmax_and_takes_the_soft_argmax_gradient(embedding):
-    from relaxss_fairseq.core import straight_through_greedy_embedding
+    from relaxss import straight_through_greedy_embedding
 
     scores = torch.randn(6, V, generator=torch.Generator().manual_seed(3), requires_grad=True)
     weights = torch.randn(6, D, generator=torch.Generator().manual_seed(4))
@@ -216,7 +258,7 @@ def test_straight_through_greedy_feeds_the_argmax_and_takes_the_soft_argmax_grad
 
 
 def test_straight_through_sample_feeds_the_gumbel_max_sample_of_its_own_noise(embedding):
-    from relaxss_fairseq.core import gumbel_noise, straight_through_sample_embedding
+    from relaxss import gumbel_noise, straight_through_sample_embedding
 
     scores = torch.randn(6, V, generator=torch.Generator().manual_seed(3), requires_grad=True)
     weights = torch.randn(6, D)
@@ -232,7 +274,7 @@ def test_straight_through_sample_feeds_the_gumbel_max_sample_of_its_own_noise(em
 
 @pytest.mark.parametrize("scale", [0.0, 0.25, 1.0, 3.0])
 def test_credit_gate_scales_and_measures_the_gradient_into_the_scores(embedding, scale):
-    from relaxss_fairseq.core import credit_gate
+    from relaxss import credit_gate
 
     scores = torch.randn(4, V, requires_grad=True)
     weights = torch.randn(4, D)

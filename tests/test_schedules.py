@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from relaxss_fairseq.core import (
+from relaxss import (
     alpha_at,
     exponential_rate_for,
     inverse_sigmoid_k_for,

@@ -1,19 +1,19 @@
 """``relaxed_scheduled_sampling``: the paper's training objective.
 
-The criterion owns *when*: from the current epoch and update count it computes
-the gold-token probability (``tf_prob``) and the peaked-softmax inverse
-temperature (``alpha``), hands them to the model as a
-:class:`~relaxss_fairseq.core.Rollin`, and takes the usual (optionally
-label-smoothed) cross-entropy of the scores the model produced under that
-roll-in: ``-sum_i log p(y*_i | h_i(e_{i-1}, h_{i-1}))`` where ``e_{i-1}`` is the
-gold embedding or the model's relaxed previous prediction (paper §2, §3.3).
+The criterion owns *when*: it follows fairseq's epoch and update count and
+asks the fairseq-free :class:`~relaxss.rollin.RollinSchedule`, built from its
+options, for the gold-token probability (``tf_prob``) and the peaked-softmax
+inverse temperature (``alpha``) there, hands them to the model as a
+:class:`~relaxss.relax.Rollin`, and takes the usual (optionally label-smoothed)
+cross-entropy of the scores the model produced under that roll-in:
+``-sum_i log p(y*_i | h_i(e_{i-1}, h_{i-1}))`` where ``e_{i-1}`` is the gold
+embedding or the model's relaxed previous prediction (paper §2, §3.3).
 """
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Optional
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -28,27 +28,24 @@ from fairseq.distributed import utils as distributed_utils
 from fairseq.logging import metrics
 from omegaconf import II
 
-from ..core import (
-    FINAL_DERIVABLE_SCHEDULES,
+from relaxss import (
     ROLLIN_MODES,
     SCHEDULE_UNITS,
-    RELAXED_MODES,
     TEACHER_FORCING_SCHEDULES,
     Rollin,
-    alpha_at,
-    schedule_end_time,
-    schedule_time,
-    teacher_forcing_parameter_for,
-    teacher_forcing_prob,
+    RollinSchedule,
 )
 
 logger = logging.getLogger(__name__)
+
+# the options' defaults are the schedule's: one place for both
+DEFAULTS = RollinSchedule()
 
 
 @dataclass
 class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
     rollin: ChoiceEnum(ROLLIN_MODES) = field(
-        default="soft_greedy",
+        default=DEFAULTS.rollin,
         metadata={
             "help": "what a position not fed the gold token receives: the model's "
             "previous prediction as a hard argmax (hard_greedy) or sample "
@@ -60,7 +57,7 @@ class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
         },
     )
     teacher_forcing_schedule: ChoiceEnum(TEACHER_FORCING_SCHEDULES) = field(
-        default="inverse_sigmoid",
+        default=DEFAULTS.teacher_forcing_schedule,
         metadata={
             "help": "how the gold-token probability decays with time t: "
             "inverse_sigmoid k/(k+exp(t/k)) (the paper's), linear start-slope*t, "
@@ -68,29 +65,29 @@ class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
         },
     )
     teacher_forcing_k: float = field(
-        default=10.0,
+        default=DEFAULTS.teacher_forcing_k,
         metadata={"help": "decay strength k of the inverse_sigmoid schedule (> 0); "
                   "larger k decays more gently (paper Table 2: 100, 10, 1)"},
     )
     teacher_forcing_start: float = field(
-        default=1.0,
+        default=DEFAULTS.teacher_forcing_start,
         metadata={"help": "gold probability at t=0 for the linear and exponential "
                   "schedules, and the value of the constant schedule"},
     )
     teacher_forcing_slope: float = field(
-        default=0.1,
+        default=DEFAULTS.teacher_forcing_slope,
         metadata={"help": "decrease of the gold probability per unit of t (linear)"},
     )
     teacher_forcing_rate: float = field(
-        default=0.9,
+        default=DEFAULTS.teacher_forcing_rate,
         metadata={"help": "factor applied per unit of t (exponential), in (0, 1]"},
     )
     teacher_forcing_min: float = field(
-        default=0.0,
+        default=DEFAULTS.teacher_forcing_min,
         metadata={"help": "floor of the gold probability (Bengio et al.'s epsilon)"},
     )
     teacher_forcing_final: Optional[float] = field(
-        default=None,
+        default=DEFAULTS.teacher_forcing_final,
         metadata={"help": "state the schedule by where it ends: the gold probability in "
                   "(0, 1) reached at the end of training, from which the decay parameter "
                   "(inverse_sigmoid k, linear slope, exponential rate; the others refuse it) "
@@ -102,25 +99,25 @@ class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
                   "(not both). Default: off"},
     )
     schedule_unit: ChoiceEnum(SCHEDULE_UNITS) = field(
-        default="epoch",
+        default=DEFAULTS.schedule_unit,
         metadata={"help": "time t of the schedules and of alpha annealing: completed "
                   "epochs (the paper) or completed updates"},
     )
     alpha: float = field(
-        default=10.0,
+        default=DEFAULTS.alpha,
         metadata={"help": "inverse temperature of the peaked softmax softmax(alpha*s) "
                   "at t=0 (> 0); alpha -> inf recovers the hard argmax"},
     )
     alpha_anneal_rate: float = field(
-        default=1.0,
+        default=DEFAULTS.alpha_anneal_rate,
         metadata={"help": "alpha_t = alpha * rate^t; 1.0 keeps alpha fixed"},
     )
     alpha_max: Optional[float] = field(
-        default=None,
+        default=DEFAULTS.alpha_max,
         metadata={"help": "upper bound on the annealed alpha"},
     )
     credit_scale: float = field(
-        default=1.0,
+        default=DEFAULTS.credit_scale,
         metadata={"help": "relaxed modes: factor on the gradient each relaxed input sends "
                   "into the scores it was made from (>= 0). 1: the paper's credit "
                   "assignment; 0: soft inputs with no credit (the relaxation alone); "
@@ -128,25 +125,19 @@ class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
                   "credit_scale^n, bounding its growth along chains of model-fed positions"},
     )
     relax_top_k: int = field(
-        default=0,
+        default=DEFAULTS.relax_top_k,
         metadata={"help": "soft modes: mix only the k highest-scoring embeddings instead "
                   "of the whole vocabulary (faster for large vocabularies and large alpha; "
                   "an approximation of the paper's mixture). 0: exact"},
     )
     gold_warmup_epochs: int = field(
-        default=1,
+        default=DEFAULTS.gold_warmup_epochs,
         metadata={"help": "first epochs trained on gold inputs only (the paper: 1)"},
     )
     seed: int = II("common.seed")
     # the run length, for --teacher-forcing-final (0: no limit)
     max_update: int = II("optimization.max_update")
     max_epoch: int = II("optimization.max_epoch")
-
-
-# the option --teacher-forcing-final replaces, by the parameter it derives
-DERIVED_OPTIONS = {"k": ("teacher_forcing_k", "--teacher-forcing-k"),
-                   "slope": ("teacher_forcing_slope", "--teacher-forcing-slope"),
-                   "rate": ("teacher_forcing_rate", "--teacher-forcing-rate")}
 
 
 def run_limit(cfg: RelaxedScheduledSamplingConfig, name: str) -> int:
@@ -160,107 +151,26 @@ def run_limit(cfg: RelaxedScheduledSamplingConfig, name: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def final_time(cfg: RelaxedScheduledSamplingConfig):
-    """Schedule time ``t`` at the end of training, where --teacher-forcing-final
-    holds: ``--max-update`` completed updates (``--schedule-unit update``) or
-    ``--max-epoch - 1`` completed epochs, the whole last epoch (``epoch``);
-    ``None`` when the run has no limit in that unit."""
-    return schedule_end_time(cfg.schedule_unit, run_limit(cfg, "max_epoch"),
-                             run_limit(cfg, "max_update"))
+def rollin_schedule(cfg: RelaxedScheduledSamplingConfig) -> RollinSchedule:
+    """The :class:`~relaxss.rollin.RollinSchedule` of the criterion's options
+    (same names), with fairseq's run length; not checked."""
+    settings = {f.name: getattr(cfg, f.name) for f in fields(RollinSchedule)
+                if f.name not in ("max_update", "max_epoch")}
+    return RollinSchedule(**settings, max_update=run_limit(cfg, "max_update"),
+                          max_epoch=run_limit(cfg, "max_epoch"))
 
 
-def check_config(cfg: RelaxedScheduledSamplingConfig) -> None:
-    """Refuse settings the schedules cannot honour, naming the option."""
-
-    def require(ok: bool, message: str):
-        if not ok:
-            raise ValueError(f"relaxed_scheduled_sampling: {message}")
-
-    require(cfg.rollin in ROLLIN_MODES,
-            f"--rollin must be one of {', '.join(ROLLIN_MODES)}, got {cfg.rollin!r}")
-    require(cfg.teacher_forcing_schedule in TEACHER_FORCING_SCHEDULES,
-            f"--teacher-forcing-schedule must be one of {', '.join(TEACHER_FORCING_SCHEDULES)}, "
-            f"got {cfg.teacher_forcing_schedule!r}")
-    require(cfg.schedule_unit in SCHEDULE_UNITS,
-            f"--schedule-unit must be one of {', '.join(SCHEDULE_UNITS)}, got {cfg.schedule_unit!r}")
-    require(cfg.alpha > 0, f"--alpha must be > 0, got {cfg.alpha}")
-    require(cfg.alpha_anneal_rate > 0,
-            f"--alpha-anneal-rate must be > 0, got {cfg.alpha_anneal_rate}")
-    require(cfg.alpha_max is None or cfg.alpha_max > 0,
-            f"--alpha-max must be > 0, got {cfg.alpha_max}")
-    # a cap below the start would silently replace --alpha from the first update on
-    require(cfg.alpha_max is None or cfg.alpha_max >= cfg.alpha,
-            f"--alpha-max ({cfg.alpha_max}) must be >= --alpha ({cfg.alpha}): the cap "
-            f"would replace --alpha from the first update on")
-    if cfg.teacher_forcing_schedule == "inverse_sigmoid":
-        require(cfg.teacher_forcing_k > 0,
-                f"--teacher-forcing-k must be > 0 for the inverse_sigmoid schedule, "
-                f"got {cfg.teacher_forcing_k}")
-    for option, value in (("--teacher-forcing-start", cfg.teacher_forcing_start),
-                          ("--teacher-forcing-min", cfg.teacher_forcing_min)):
-        require(0.0 <= value <= 1.0, f"{option} is a probability in [0, 1], got {value}")
-    require(0.0 < cfg.teacher_forcing_rate <= 1.0,
-            f"--teacher-forcing-rate must lie in (0, 1], got {cfg.teacher_forcing_rate}")
-    require(cfg.teacher_forcing_slope >= 0,
-            f"--teacher-forcing-slope must be >= 0, got {cfg.teacher_forcing_slope}")
-    final = cfg.teacher_forcing_final
-    if final is not None:
-        schedule = cfg.teacher_forcing_schedule
-        require(0.0 < final < 1.0, f"--teacher-forcing-final is the gold probability at the "
-                f"end of training, in (0, 1), got {final}")
-        require(schedule in FINAL_DERIVABLE_SCHEDULES,
-                f"--teacher-forcing-final has no meaning for --teacher-forcing-schedule "
-                f"{schedule}, which has no decay to derive; use it with "
-                f"{', '.join(FINAL_DERIVABLE_SCHEDULES)}")
-        name, option = DERIVED_OPTIONS[FINAL_DERIVABLE_SCHEDULES[schedule]]
-        default = RelaxedScheduledSamplingConfig.__dataclass_fields__[name].default
-        require(getattr(cfg, name) == default,
-                f"--teacher-forcing-final {final} and {option} {getattr(cfg, name)} both set "
-                f"the decay of the {schedule} schedule: give only one of them")
-        limit_option = "--max-update" if cfg.schedule_unit == "update" else "--max-epoch"
-        require(final_time(cfg) is not None,
-                f"--teacher-forcing-final needs the run length: with --schedule-unit "
-                f"{cfg.schedule_unit} the end of training is {limit_option}, which is not set")
-        if cfg.schedule_unit == "epoch":
-            max_epoch = run_limit(cfg, "max_epoch")
-            require(max_epoch > cfg.gold_warmup_epochs,
-                    f"--teacher-forcing-final {final} is never reached: the last epoch "
-                    f"(--max-epoch {max_epoch}) is a gold warm-up epoch "
-                    f"(--gold-warmup-epochs {cfg.gold_warmup_epochs})")
-            require(max_epoch > 1, "--teacher-forcing-final needs time to decay: "
-                    "--max-epoch 1 ends training at t = 0 completed epochs, its start")
-        require(final >= cfg.teacher_forcing_min,
-                f"--teacher-forcing-final {final} lies below the floor --teacher-forcing-min "
-                f"{cfg.teacher_forcing_min}")
-        if schedule in ("linear", "exponential"):
-            require(final <= cfg.teacher_forcing_start,
-                    f"--teacher-forcing-final {final} must be <= --teacher-forcing-start "
-                    f"{cfg.teacher_forcing_start}: the {schedule} schedule decays from it")
-    require(cfg.relax_top_k >= 0, f"--relax-top-k must be >= 0, got {cfg.relax_top_k}")
-    require(cfg.credit_scale >= 0, f"--credit-scale must be >= 0, got {cfg.credit_scale}")
-    require(cfg.gold_warmup_epochs >= 0,
-            f"--gold-warmup-epochs must be >= 0, got {cfg.gold_warmup_epochs}")
-    require(0.0 <= cfg.label_smoothing < 1.0,
-            f"--label-smoothing must lie in [0, 1), got {cfg.label_smoothing}")
-
-
-def ignored_options(cfg: RelaxedScheduledSamplingConfig) -> list:
-    """Options set away from their defaults that have no effect with this
-    configuration (said once at start-up, not refused: a sweep may pass one
-    set of options to every row)."""
-    ignored = []
-    if cfg.rollin not in RELAXED_MODES:
-        for option, value, default in (("--alpha-anneal-rate", cfg.alpha_anneal_rate, 1.0),
-                                       ("--alpha-max", cfg.alpha_max, None),
-                                       ("--relax-top-k", cfg.relax_top_k, 0),
-                                       ("--credit-scale", cfg.credit_scale, 1.0)):
-            if value != default:
-                ignored.append(f"{option} {value} (alpha, the mixture and its credit exist "
-                               f"only in the relaxed roll-ins, not in --rollin {cfg.rollin})")
-    elif cfg.alpha_max is not None and cfg.alpha_anneal_rate <= 1.0:
-        ignored.append(f"--alpha-max {cfg.alpha_max} (alpha never grows with "
-                       f"--alpha-anneal-rate {cfg.alpha_anneal_rate})")
-    return ignored
+def check_config(cfg: RelaxedScheduledSamplingConfig) -> RollinSchedule:
+    """Refuse settings the schedules (or the loss) cannot honour, naming the
+    option; the checked schedule otherwise."""
+    schedule = rollin_schedule(cfg)
+    try:
+        schedule.check()
+        if not 0.0 <= cfg.label_smoothing < 1.0:
+            raise ValueError(f"--label-smoothing must lie in [0, 1), got {cfg.label_smoothing}")
+    except ValueError as error:
+        raise ValueError(f"relaxed_scheduled_sampling: {error}") from None
+    return schedule
 
 
 @register_criterion("relaxed_scheduled_sampling", dataclass=RelaxedScheduledSamplingConfig)
@@ -268,8 +178,10 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
     """Scheduled sampling with hard or relaxed (soft argmax / Gumbel-soft) roll-in."""
 
     def __init__(self, cfg: RelaxedScheduledSamplingConfig, task):
-        check_config(cfg)
-        for option in ignored_options(cfg):
+        # the schedule: when gold or model inputs are fed, and alpha (fairseq-free);
+        # the decay parameter derived from --teacher-forcing-final once, here
+        self.schedule = check_config(cfg)
+        for option in self.schedule.ignored_options():
             logger.warning(f"relaxed_scheduled_sampling: ignoring {option}")
         super().__init__(
             task,
@@ -279,22 +191,9 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
             report_accuracy=cfg.report_accuracy,
         )
         self.cfg = cfg
-        # decay parameters of the schedule: as given, or derived once from
-        # --teacher-forcing-final and the run length (tf_prob_at stays pure)
-        self.decay = {"k": cfg.teacher_forcing_k, "slope": cfg.teacher_forcing_slope,
-                      "rate": cfg.teacher_forcing_rate}
-        if cfg.teacher_forcing_final is not None:
-            t_end = final_time(cfg)
-            derived = teacher_forcing_parameter_for(
-                cfg.teacher_forcing_schedule, cfg.teacher_forcing_final, t_end,
-                start=cfg.teacher_forcing_start)
-            self.decay.update(derived)
-            ((name, value),) = derived.items()
-            where = (f"update {t_end}" if cfg.schedule_unit == "update"
-                     else f"epoch {t_end + 1} (t = {t_end} completed epochs)")
-            logger.info(f"relaxed_scheduled_sampling: --teacher-forcing-final "
-                        f"{cfg.teacher_forcing_final} at {where}: "
-                        f"{cfg.teacher_forcing_schedule} {name} = {value:.6g}")
+        note = self.schedule.derivation_note()
+        if note is not None:
+            logger.info(f"relaxed_scheduled_sampling: {note}")
         self.epoch = 1
         self._seeded_update, self._forwards_in_update = None, 0  # see rollin_generator
         self._follow_epochs_of(task)
@@ -314,38 +213,20 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
     def set_epoch(self, epoch: int):
         self.epoch = epoch
 
-    # -- the schedule: a pure function of (epoch, num_updates) -------------------------
+    # -- the schedule: a pure function of (epoch, num_updates), see RollinSchedule ------
 
     def tf_prob_at(self, epoch: int, num_updates: int) -> float:
         """Gold-token probability: 1 during the gold warm-up epochs, then the
         configured schedule at time t (with the decay parameter derived from
         --teacher-forcing-final, when given, at construction)."""
-        if epoch <= self.cfg.gold_warmup_epochs or self.cfg.rollin == "teacher_forcing":
-            return 1.0
-        cfg = self.cfg
-        return teacher_forcing_prob(
-            cfg.teacher_forcing_schedule,
-            schedule_time(cfg.schedule_unit, epoch, num_updates),
-            start=cfg.teacher_forcing_start,
-            minimum=cfg.teacher_forcing_min,
-            **self.decay,
-        )
+        return self.schedule.tf_prob_at(epoch, num_updates)
 
     def alpha_at(self, epoch: int, num_updates: int) -> float:
-        cfg = self.cfg
-        t = schedule_time(cfg.schedule_unit, epoch, num_updates)
-        return alpha_at(t, cfg.alpha, cfg.alpha_anneal_rate, cfg.alpha_max)
+        return self.schedule.alpha_at(epoch, num_updates)
 
     def rollin_at(self, epoch: int, num_updates: int, generator=None) -> Rollin:
-        return Rollin(
-            mode=self.cfg.rollin,
-            tf_prob=self.tf_prob_at(epoch, num_updates),
-            alpha=self.alpha_at(epoch, num_updates),
-            generator=generator,
-            top_k=self.cfg.relax_top_k,
-            layout_order=True,  # the loss is a sum over positions: any row order will do
-            credit_scale=self.cfg.credit_scale,
-        )
+        # the loss is a sum over positions: any row order will do
+        return self.schedule.rollin_at(epoch, num_updates, generator, layout_order=True)
 
     def training_rollin(self, model, sample) -> Rollin:
         """The roll-in for this training batch, at the current epoch and update."""
@@ -360,22 +241,20 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
         return rollin
 
     def rollin_generator(self, device, num_updates: int) -> torch.Generator:
-        """Randomness of the coin flips and Gumbel noise for one training forward.
+        """Randomness of the coin flips and Gumbel noise for one training forward:
+        :meth:`~relaxss.rollin.RollinSchedule.generator_for` this update, this
+        rank and the count of this update's forwards so far (kept here).
 
-        Seeded from ``(--seed, update, forward within the update, global rank)``
-        and never drawn from the global RNG, so dropout sees exactly the random
+        Never drawn from the global RNG, so dropout sees exactly the random
         numbers it sees under cross-entropy training (every row of a comparison
         shares them up to the first model-fed position); a resumed run draws the
         same numbers; ranks, and the batches of one update (``--update-freq``),
         draw different ones."""
         if num_updates != self._seeded_update:
             self._seeded_update, self._forwards_in_update = num_updates, 0
+        generator = self.schedule.generator_for(
+            num_updates, self._forwards_in_update, distributed_utils.get_global_rank(), device)
         self._forwards_in_update += 1
-        entropy = [self.cfg.seed % 2**64, num_updates, self._forwards_in_update,
-                   distributed_utils.get_global_rank()]
-        (seed,) = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)
-        generator = torch.Generator(device=device)
-        generator.manual_seed(int(seed) % 2**63)
         return generator
 
     # -- loss --------------------------------------------------------------------------
@@ -390,7 +269,7 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
 
     def get_lprobs_and_target(self, model, net_output, sample):
         """fairseq's, for scores in any row order: a roll-in returns its ``N x V``
-        rows with ``score_order`` (see ``core.projection.ScoreLayout``), and the
+        rows with ``score_order`` (see ``relaxss.projection.ScoreLayout``), and the
         targets are put into that order instead (integers, not ``N x V`` scores).
         An ignored prefix becomes padding, which the loss and accuracy skip."""
         extra = net_output[1] if len(net_output) > 1 else None

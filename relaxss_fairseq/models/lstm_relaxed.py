@@ -2,7 +2,7 @@
 tagging, fixed-position) attention and a training forward that rolls in the
 model's own (relaxed) predictions.
 
-The criterion decides *when* (a :class:`~relaxss_fairseq.core.Rollin`); this
+The criterion decides *when* (a :class:`~relaxss.Rollin`); this
 module decides *how*: at every target position the decoder is fed either the
 gold previous token or, with probability ``1 - tf_prob``, the embedding of its
 own previous prediction, relaxed according to ``rollin.mode`` (paper §3.3,
@@ -31,8 +31,14 @@ from fairseq.models.lstm import (
     base_architecture as lstm_base_architecture,
 )
 
-from ..core import RELAXED_MODES, Rollin, draw_model_feed, relaxed_input_embedding
-from ..core.projection import (
+from relaxss import (
+    RELAXED_MODES,
+    Rollin,
+    draw_model_feed,
+    feed_model_predictions,
+    relaxed_input_embedding,
+)
+from relaxss.projection import (
     RowBlockProjection,
     SharedOperandProducts,
     in_target_order,
@@ -224,7 +230,7 @@ class RelaxedLSTMDecoder(LSTMDecoder):
             if rows is not None:  # embed the prediction only for sentences fed from the model
                 predicted = relaxed_input_embedding(fed_blocks[-1], embedding_weight, rollin, mix)
                 predicted = self.dropout_in_module(predicted)
-                x = predicted if len(rows) == bsz else x.index_copy(0, rows, predicted)
+                x = feed_model_predictions(x, predicted, model_fed[:, j], fed_index=rows)
             out, _, state = self.step(x, state, encoder, j)
             features = self.output_features(out)
             step_features.append(features)

@@ -4,7 +4,10 @@ Every function takes the previous step's output scores ``s_{i-1}`` (``B x V``,
 unnormalised) and the decoder's input embedding matrix ``E`` (``V x D``) and
 returns the embedding fed to step ``i`` (``B x D``).  Scores are promoted to
 float32 before any exponentiation, so fp16 scores and a peaked softmax with
-``alpha`` up to 1e6 stay finite.
+``alpha`` up to 1e6 stay finite.  Which positions take such an embedding
+instead of the gold one is :func:`draw_model_feed`'s coin flip, and
+:func:`feed_model_predictions` mixes the two into the decoder's inputs, for a
+recurrent decoder one step at a time or for a whole sequence at once.
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -111,6 +114,57 @@ def draw_model_feed(
     return feed
 
 
+def feed_model_predictions(
+    gold: Tensor, predicted: Tensor, fed: Tensor, fed_index: Optional[Tensor] = None
+) -> Tensor:
+    """The decoder inputs of scheduled sampling (paper §3.3, Figure 2): the
+    gold embedding ``e(y*_{i-1})``, except at the positions fed from the model,
+    which take the embedding of the model's own previous prediction.
+
+    gold:      ``... x D`` gold input embeddings (e.g. ``B x D`` for one step
+               of a recurrent decoder, ``B x T x D`` for a whole sequence).
+    predicted: ``N x D`` (or any shape with ``N`` rows of ``D``): the model's
+               embeddings, one row per fed position, in the row-major order of
+               the fed positions.
+    fed:       bool mask of shape ``gold.shape[:-1]``, ``True`` where the model's
+               prediction is fed, e.g. from :func:`draw_model_feed`; ``predicted``
+               must have one row per ``True`` (not checked: counting them would
+               be a host sync).
+    fed_index: optionally, the flattened indices of ``fed``'s ``True`` positions,
+               ascending (what ``fed.reshape(-1).nonzero()`` gives): with it the
+               mixing is an ``index_copy``, which needs no host sync on a GPU in
+               the forward or the backward (the mask alone takes a
+               ``masked_scatter``, whose backward reads the number of ``True``
+               positions).
+
+    Neither input is modified, and the result is differentiable in both: the
+    gradient of a fed position goes to its row of ``predicted`` (and from there
+    into the scores the prediction was made from, in the relaxed modes), that
+    of every other position to ``gold``.  When every position is fed (``N``
+    rows for ``N`` positions, known from the shapes alone) the result is
+    ``predicted`` itself (reshaped to ``gold``'s shape if need be), when none
+    is (no rows) ``gold`` itself; otherwise a new tensor.
+    """
+    if fed.shape != gold.shape[:-1]:
+        raise ValueError(f"fed has shape {tuple(fed.shape)}; expected gold's positions "
+                         f"{tuple(gold.shape[:-1])}")
+    dim = gold.size(-1)
+    if predicted.dim() == 0 or predicted.size(-1) != dim:
+        raise ValueError(f"predicted has shape {tuple(predicted.shape)}; expected rows of "
+                         f"size {dim}")
+    n_fed = predicted.numel() // dim
+    if n_fed == fed.numel():  # every position fed: no copy of gold at all
+        return predicted if predicted.shape == gold.shape else predicted.reshape(gold.shape)
+    if n_fed == 0:
+        return gold
+    if fed_index is not None:
+        rows = predicted if predicted.dim() == 2 else predicted.reshape(n_fed, dim)
+        if gold.dim() == 2:
+            return gold.index_copy(0, fed_index, rows)
+        return gold.reshape(-1, dim).index_copy(0, fed_index, rows).view(gold.shape)
+    return gold.masked_scatter(fed.unsqueeze(-1), predicted)
+
+
 def gumbel_from_uniform(u: Tensor) -> Tensor:
     """``G = -log(-log U)`` (§3.2), with ``U`` clamped into the open interval
     so that ``U = 0`` or ``U = 1`` give large but finite noise."""
@@ -153,7 +207,7 @@ def peaked_softmax_mixture(
 ) -> Tensor:
     """``sum_y e(y) softmax(logits)(y)`` for float32 logits (``alpha * s``, or
     ``alpha * (s + G)``): one ``B x V @ V x D`` product -- through ``mix``
-    (:class:`~relaxss_fairseq.core.projection.SharedOperandProducts` of ``E``)
+    (:class:`~relaxss.projection.SharedOperandProducts` of ``E``)
     when given, which takes ``E``'s gradient of all a roll-in's mixtures at once.
 
     With ``top_k > 0`` only the ``top_k`` highest logits are mixed
