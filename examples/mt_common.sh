@@ -40,9 +40,15 @@ mt_binarize() {
   cp "$data/spm/spm.model" "$data/bin/"
 }
 
+mt_is_transformer() { [[ ${ARCH:-} == transformer_relaxed* ]]; }
+
 # Defaults of the criterion (the plugin's) and of the optimisation; a recipe sets its own
 # MAX_TOKENS/MAX_EPOCH/... before calling mt_train, the environment overrides both.
 mt_train_defaults() {
+  : "${ARCH:=lstm_relaxed_paper_mt}"
+  if mt_is_transformer; then  # fairseq's IWSLT14 Transformer recipe (examples/translation)
+    : "${LR:=0.0005}" "${CLIP_NORM:=0.0}" "${LABEL_SMOOTHING:=0.1}" "${WARMUP_UPDATES:=4000}"
+  fi
   : "${ROLLIN:=soft_greedy}" "${SCHEDULE:=inverse_sigmoid}" "${K:=10}" "${SCHEDULE_UNIT:=epoch}"
   : "${GOLD_WARMUP_EPOCHS:=1}" "${ALPHA:=10}" "${ALPHA_ANNEAL_RATE:=1.0}" "${LABEL_SMOOTHING:=0}"
   : "${LR:=0.001}" "${CLIP_NORM:=1.0}" "${MAX_TOKENS:=4000}" "${MAX_EPOCH:=20}" "${SEED:=1}"
@@ -59,7 +65,7 @@ mt_train() {
   mt_train_defaults
   mkdir -p "$save"
   local args=(
-    "$data/bin" --user-dir "$USER_DIR" --arch "${ARCH:-lstm_relaxed_paper_mt}"
+    "$data/bin" --user-dir "$USER_DIR" --arch "$ARCH"
     --source-lang "$SRC" --target-lang "$TGT"
     --criterion relaxed_scheduled_sampling --rollin "$ROLLIN"
     --teacher-forcing-schedule "$SCHEDULE" --teacher-forcing-k "$K"
@@ -73,6 +79,10 @@ mt_train() {
     --log-format simple --log-interval "$LOG_INTERVAL" --no-progress-bar
   )
   if [ -n "${ALPHA_MAX:-}" ]; then args+=(--alpha-max "$ALPHA_MAX"); fi
+  if mt_is_transformer; then
+    args+=(--lr-scheduler inverse_sqrt --warmup-updates "$WARMUP_UPDATES"
+           --adam-betas "(0.9, 0.98)" --weight-decay 0.0001 --share-decoder-input-output-embed)
+  fi
   local procs=${CPU_PROCS:-1}
   echo "== fairseq-train -> $save"
   echo "   arguments (later ones win): ${args[*]} $*"

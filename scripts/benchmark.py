@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Training speed and memory of each roll-in mode against fairseq's own LSTM.
+"""Training speed and memory of each roll-in mode against fairseq's own model.
 
 Trains the same model size on the same random batches for a fixed number of
 updates in each mode -- fairseq's stock ``lstm`` with ``cross_entropy`` as the
@@ -16,6 +16,12 @@ reference's, at that tf_prob.
 
     python scripts/benchmark.py [--vocab 10000 --batch-size 32 --length 25 \
         --updates 10 --repeats 3 --tf-prob 0 0.75] [--json OUT.json]
+
+With ``--model transformer`` the reference is fairseq's stock ``transformer`` with
+``label_smoothed_cross_entropy`` (0.1) and the rows are ``transformer_relaxed`` (sizes
+of ``transformer_iwslt_de_en`` by default: 6+6 layers of 512, FFN 1024, 4 heads) with two
+passes, the relaxed modes with and without first-pass gradient (``mode/no-grad``; the
+hard modes' first pass never keeps a graph, so they have one row).
 """
 import argparse
 import json
@@ -31,6 +37,21 @@ MODES = ["reference", "teacher_forcing", "hard_greedy", "hard_sample", "soft_gre
          "st_greedy", "st_sample"]
 FIXED_MODES = ("reference", "teacher_forcing")  # never fed from the model: no tf_prob
 RELAXED = ("soft_greedy", "soft_sample", "st_greedy", "st_sample")  # make the mixture
+NO_GRAD = "/no-grad"  # transformer rows: --first-pass-grad False
+
+
+def roll_in_mode(row: str) -> str:
+    """The --rollin of a benchmark row ('soft_greedy/no-grad' -> 'soft_greedy')."""
+    return row[: -len(NO_GRAD)] if row.endswith(NO_GRAD) else row
+
+
+def rows_of(model: str, modes):
+    """Benchmark rows: the modes, and for the Transformer each relaxed mode again
+    without first-pass gradient."""
+    rows = list(modes)
+    if model == "transformer":
+        rows += [mode + NO_GRAD for mode in modes if mode in RELAXED]
+    return rows
 
 
 def model_args(opts, arch):
@@ -46,8 +67,43 @@ def model_args(opts, arch):
     )
 
 
-def build(opts, mode, tf_prob):
-    """Model, criterion and batches for one mode."""
+def transformer_args(opts, arch):
+    """fairseq's transformer_iwslt_de_en sizes unless --dim/--ffn/--layers/--heads say
+    otherwise; dropout 0.3, as fairseq's IWSLT14 recipe trains it."""
+    import argparse as ap
+
+    from fairseq.models.transformer import transformer_iwslt_de_en
+
+    args = ap.Namespace(arch=arch, criterion="label_smoothed_cross_entropy", dropout=0.3,
+                        max_source_positions=1024, max_target_positions=1024)
+    for side in ("encoder", "decoder"):
+        setattr(args, f"{side}_embed_dim", opts.dim)
+        setattr(args, f"{side}_ffn_embed_dim", opts.ffn)
+        setattr(args, f"{side}_layers", opts.layers)
+        setattr(args, f"{side}_attention_heads", opts.heads)
+    transformer_iwslt_de_en(args)
+    return args
+
+
+def build_transformer(opts, row, task):
+    """Stock transformer + label-smoothed CE, or transformer_relaxed with 2 passes."""
+    from fairseq.criterions.label_smoothed_cross_entropy import (
+        LabelSmoothedCrossEntropyCriterion)
+    from fairseq.models.transformer import TransformerModel
+
+    from relaxss_fairseq.models.transformer_relaxed import RelaxedTransformerModel
+
+    if row == "reference":
+        model = TransformerModel.build_model(transformer_args(opts, "transformer"), task)
+        return model, LabelSmoothedCrossEntropyCriterion(task, sentence_avg=False,
+                                                         label_smoothing=0.1)
+    args = transformer_args(opts, "transformer_relaxed")
+    args.rollin_passes, args.first_pass_grad = 2, not row.endswith(NO_GRAD)
+    return RelaxedTransformerModel.build_model(args, task), None
+
+
+def build(opts, row, tf_prob):
+    """Model, criterion and batches for one row."""
     import torch
     from fairseq.criterions.cross_entropy import CrossEntropyCriterion
     from fairseq.data import Dictionary, LanguagePairDataset
@@ -57,6 +113,8 @@ def build(opts, mode, tf_prob):
     from relaxss_fairseq.criterions.relaxed_scheduled_sampling import (
         RelaxedScheduledSamplingConfig, RelaxedScheduledSamplingCriterion)
     from relaxss_fairseq.models.lstm_relaxed import RelaxedLSTMModel, lstm_relaxed_paper_mt
+
+    mode = roll_in_mode(row)
 
     class Task:
         source_dictionary = Dictionary()
@@ -71,7 +129,9 @@ def build(opts, mode, tf_prob):
         task.target_dictionary.add_symbol(f"t{i}")
 
     torch.manual_seed(0)
-    if mode == "reference":
+    if opts.model == "transformer":
+        model, criterion = build_transformer(opts, row, task)
+    elif mode == "reference":
         args = model_args(opts, "lstm")
         base_architecture(args)
         model = LSTMModel.build_model(args, task)
@@ -80,10 +140,13 @@ def build(opts, mode, tf_prob):
         args = model_args(opts, "lstm_relaxed_paper_mt")
         lstm_relaxed_paper_mt(args)
         model = RelaxedLSTMModel.build_model(args, task)
+        criterion = None
+    if criterion is None:
         config = RelaxedScheduledSamplingConfig(
             sentence_avg=False, seed=1, rollin=mode, teacher_forcing_schedule="constant",
             teacher_forcing_start=tf_prob, gold_warmup_epochs=0, alpha=10.0,
             relax_top_k=opts.relax_top_k if mode in RELAXED else 0,
+            label_smoothing=0.1 if opts.model == "transformer" else 0.0,
         )
         criterion = RelaxedScheduledSamplingCriterion(config, task)
         criterion.set_epoch(2)
@@ -137,11 +200,39 @@ def worker(opts):
                       "train_mb": max(peak - baseline, 0.0)}))
 
 
+def transformer_flops_per_target_token(opts, row, tf_prob=0.0):
+    """Analytic training FLOPs per target token of the Transformer (matrix products
+    only, 2 FLOPs per multiply-add, backward = 2 x forward; source length = target
+    length L, so per-source-token work counts per target token). A roll-in adds pass 1
+    over the decoder -- its vocabulary projection and the relaxed modes' mixture only
+    for the 1 - tf_prob of rows that feed a position --, with its backward only when
+    it keeps its graph (relaxed modes with first-pass gradient); without it the
+    mixture still takes E's gradient (forward + 1)."""
+    d, f, v, n, length = opts.dim, opts.ffn, opts.vocab, opts.layers, opts.length
+    attention = 2 * 4 * d * d + 2 * 2 * length * d  # q, k, v, out projections; scores, context
+    ffn = 2 * 2 * d * f
+    encoder = n * (attention + ffn)
+    decoder = n * (2 * attention + ffn)  # self- and cross-attention
+    output_layer = 2 * d * v
+    total = 3 * (encoder + decoder + output_layer)
+    mode = roll_in_mode(row)
+    if mode in FIXED_MODES:
+        return total
+    fed = 1.0 - tf_prob
+    graph = mode in RELAXED and not row.endswith(NO_GRAD)
+    total += (3 if graph else 1) * (decoder + output_layer * fed)
+    if mode in RELAXED:
+        total += (3 if graph else 2) * 2 * v * d * fed
+    return total
+
+
 def flops_per_target_token(opts, mode, tf_prob=0.0):
     """Analytic training FLOPs per target token (forward x 3 for backward),
     counting matrix products only (2 FLOPs per multiply-add); source length
     equals target length here.  The soft modes' mixture is made only for the
     ``1 - tf_prob`` of positions fed from the model."""
+    if opts.model == "transformer":
+        return transformer_flops_per_target_token(opts, mode, tf_prob)
     d, v = opts.dim, opts.vocab
     c = 2 * d  # bidirectional encoder output
     encoder = 2 * 2 * 4 * d * (d + d)  # two directions of an LSTM on d-dim input
@@ -183,13 +274,18 @@ def machine():
             "cpu_capability": capability[0] if capability else "unknown"}
 
 
-def targets(mode, tf_prob, time_ratio, time_over_floor, memory_ratio):
-    """The benchmark's targets for one row: 'met', or what was missed."""
+def targets(model, mode, tf_prob, time_ratio, time_over_floor, memory_ratio):
+    """The benchmark's targets for one row: 'met', or what was missed (the
+    Transformer's: every roll-in row within 1.10x its floor)."""
     missed = []
     if memory_ratio > 1.3:
         missed.append("memory > 1.3x")
+    mode = roll_in_mode(mode)
     if mode in FIXED_MODES:
         pass
+    elif model == "transformer":
+        if time_over_floor > 1.10:
+            missed.append("time > 1.10x floor")
     elif tf_prob > 0:
         if time_over_floor > 1.05:
             missed.append("time > 1.05x floor")
@@ -202,8 +298,12 @@ def targets(mode, tf_prob, time_ratio, time_over_floor, memory_ratio):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=("lstm", "transformer"), default="lstm")
     parser.add_argument("--vocab", type=int, default=10000)
-    parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument("--dim", type=int, help="model size (lstm 256, transformer 512)")
+    parser.add_argument("--ffn", type=int, default=1024, help="transformer FFN size")
+    parser.add_argument("--layers", type=int, default=6, help="transformer layers (each side)")
+    parser.add_argument("--heads", type=int, default=4, help="transformer attention heads")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--length", type=int, default=25)
     parser.add_argument("--updates", type=int, default=10)
@@ -217,9 +317,11 @@ def main():
                         help="benchmark the soft modes with --relax-top-k K (0: exact)")
     parser.add_argument("--modes", nargs="+", default=MODES, choices=MODES)
     parser.add_argument("--json", help="write all measurements here")
-    parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-tf-prob", type=float, default=1.0, help=argparse.SUPPRESS)
     opts = parser.parse_args()
+    if opts.dim is None:
+        opts.dim = 512 if opts.model == "transformer" else 256
     if opts.worker:
         return worker(opts)
     for p in opts.tf_prob:
@@ -228,11 +330,11 @@ def main():
     if "reference" not in opts.modes:
         parser.error("--modes must include reference (every ratio is against it)")
 
-    settings = ["vocab", "dim", "batch_size", "length", "updates", "warmup",
-                "distinct_batches", "threads", "relax_top_k"]
+    settings = ["model", "vocab", "dim", "ffn", "layers", "heads", "batch_size", "length",
+                "updates", "warmup", "distinct_batches", "threads", "relax_top_k"]
     passthrough = [a for key in settings for a in (f"--{key.replace('_', '-')}", str(getattr(opts, key)))]
     cases = [(mode, None) if mode in FIXED_MODES else (mode, p)
-             for p in opts.tf_prob for mode in opts.modes]
+             for p in opts.tf_prob for mode in rows_of(opts.model, opts.modes)]
     cases = list(dict.fromkeys(cases))  # the fixed modes once
     runs = {case: [] for case in cases}
     for repeat in range(opts.repeats):
@@ -256,7 +358,9 @@ def main():
     info = machine()
     print(f"\nmachine: {info['cpu']}, {info['cores']} cores; torch {info['torch']}, "
           f"BLAS {info['blas']}, CPU capability {info['cpu_capability']}")
-    print(f"vocab {opts.vocab}, dim {opts.dim}, batch {opts.batch_size}x{opts.length} tokens, "
+    size = (f"transformer {opts.layers}+{opts.layers} layers, dim {opts.dim}, ffn {opts.ffn}, "
+            f"{opts.heads} heads, 2 passes" if opts.model == "transformer" else f"lstm dim {opts.dim}")
+    print(f"{size}, vocab {opts.vocab}, batch {opts.batch_size}x{opts.length} tokens, "
           f"{opts.updates} updates x {opts.repeats} repeats, {opts.threads} threads"
           + (f", soft modes with top-{opts.relax_top_k} mixture" if opts.relax_top_k else ""))
     print("| mode | tf_prob | s/update (min-max) | words/s | peak MB | time / ref "
@@ -271,7 +375,7 @@ def main():
                "words_per_sec": statistics.median(values((mode, p), "words_per_sec")),
                "peak_mb": mem, "memory_ratio": mem / ref_mem, "time_ratio": t / ref_time,
                "flop_floor": floor, "time_over_floor": t / ref_time / floor}
-        row["targets"] = targets(mode, p or 0.0, row["time_ratio"], row["time_over_floor"],
+        row["targets"] = targets(opts.model, mode, p or 0.0, row["time_ratio"], row["time_over_floor"],
                                  row["memory_ratio"])
         table.append(row)
         print(f"| {mode} | {'-' if p is None else p} | {t:.3f} ({row['min']:.3f}-{row['max']:.3f}) "

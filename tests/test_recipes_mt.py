@@ -285,13 +285,41 @@ def test_two_process_gloo_cpu_training(multi30k_data, tmp_path):
     assert re.search(r"test: BLEU = \d+\.\d+", gen_out)
 
 
+TINY_TRANSFORMER = [
+    "--encoder-embed-dim", "16", "--encoder-ffn-embed-dim", "32", "--encoder-layers", "1",
+    "--encoder-attention-heads", "2", "--decoder-embed-dim", "16", "--decoder-ffn-embed-dim", "32",
+    "--decoder-layers", "1", "--decoder-attention-heads", "2", "--max-tokens", "1000",
+]
+
+
+def test_two_process_gloo_cpu_training_of_the_transformer(multi30k_data, tmp_path):
+    """ARCH=transformer_relaxed_*: the recipe's Transformer settings, 2 gloo processes."""
+    data, _ = multi30k_data
+    save = tmp_path / "ckpt"
+    out = run_recipe(
+        "multi30k/train.sh", data, save, "--max-epoch", "2", *TINY_TRANSFORMER,
+        "--log-format", "json",
+        env={"CPU_PROCS": "2", "ROLLIN": "soft_greedy", "K": "1",
+             "ARCH": "transformer_relaxed_iwslt_de_en", "WARMUP_UPDATES": "10"},
+    )
+    assert "training on 2 devices" in out
+    assert "--lr-scheduler inverse_sqrt --warmup-updates 10" in out
+    assert "--share-decoder-input-output-embed" in out and "--label-smoothing 0.1" in out
+    train = [json.loads(m) for m in re.findall(r"\| train \| (\{.*\})", out)]
+    assert [int(t["epoch"]) for t in train] == [1, 2]
+    assert float(train[1]["train_tf_prob"]) == pytest.approx(1 / (1 + math.e), abs=1e-3)
+    assert float(train[1]["train_model_fed"]) > 0
+    gen_out = run_recipe("multi30k/generate.sh", data, save / "checkpoint_last.pt", "test")
+    assert re.search(r"test: BLEU = \d+\.\d+", gen_out)
+
+
 RANK_SCRIPT = textwrap.dedent("""
     import json, sys
     import torch
     import torch.distributed as dist
     sys.path.insert(0, sys.argv[1])  # tests/, for helpers.py
     from helpers import TinyTask, criterion_for
-    from relaxss_fairseq.core import draw_model_feed, gumbel_noise
+    from relaxss import draw_model_feed, gumbel_noise
 
     dist.init_process_group("gloo")
     crit = criterion_for(TinyTask(), rollin="soft_sample", teacher_forcing_k=2.0,

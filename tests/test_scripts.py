@@ -62,3 +62,20 @@ def test_benchmark_prints_every_mode_at_every_tf_prob_against_the_reference(tmp_
     for row in table:
         assert row["min"] <= row["sec_per_update"] <= row["max"] and row["peak_mb"] > 0
         assert row["targets"] == "met" or row["targets"].startswith("MISSED")
+
+
+def test_benchmark_transformer_rows_with_and_without_first_pass_gradient(tmp_path):
+    out = tmp_path / "bench.json"
+    run_script("benchmark.py", "--model", "transformer", "--vocab", "60", "--dim", "8",
+               "--ffn", "16", "--layers", "1", "--heads", "2", "--batch-size", "4",
+               "--length", "5", "--updates", "1", "--warmup", "0", "--repeats", "1",
+               "--threads", "1", "--tf-prob", "0", "--modes", "reference", "hard_greedy",
+               "soft_greedy", "--json", str(out))
+    with open(out) as f:
+        table = json.load(f)["table"]
+    assert [row["mode"] for row in table] == [
+        "reference", "hard_greedy", "soft_greedy", "soft_greedy/no-grad"]
+    floors = {row["mode"]: row["flop_floor"] for row in table}
+    # one more decoder pass, its backward only with first-pass gradient
+    assert 1.0 < floors["hard_greedy"] < floors["soft_greedy/no-grad"] < floors["soft_greedy"]
+    assert floors["soft_greedy"] < 2.5

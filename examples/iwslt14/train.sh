@@ -11,6 +11,11 @@
 # Optimisation (not given by the paper; usual LSTM NMT settings):
 #   LR=0.001 (adam)  CLIP_NORM=1.0  MAX_TOKENS=4000 (per process)  MAX_EPOCH=20  SEED=1
 #   ARCH=lstm_relaxed_paper_mt  LOG_INTERVAL=100
+# ARCH=transformer_relaxed_iwslt_de_en (or any transformer_relaxed_* preset) trains the
+# Transformer with fairseq's IWSLT14 recipe instead: adam (0.9, 0.98), LR=0.0005,
+# inverse_sqrt with WARMUP_UPDATES=4000, weight decay 0.0001, CLIP_NORM=0 (off),
+# LABEL_SMOOTHING=0.1, --share-decoder-input-output-embed; the roll-in runs in passes
+# (--rollin-passes 2, --first-pass-grad True: see README).
 # The log is appended to SAVE_DIR/train.log; SAVE_DIR/train_stats.json gets the seconds
 # per epoch (fairseq's per-epoch train_wall) for scripts/bleu_table.py.
 #

@@ -4,7 +4,8 @@
 #   bash examples/multi30k/train.sh DATA_DIR SAVE_DIR [extra fairseq-train args]
 #
 # Same settings and devices as examples/iwslt14/train.sh (ROLLIN, K, ALPHA,
-# ALPHA_ANNEAL_RATE, ..., CPU_PROCS; GPUs and several nodes are documented there),
+# ALPHA_ANNEAL_RATE, ..., CPU_PROCS, ARCH=transformer_relaxed_* for the Transformer;
+# GPUs and several nodes are documented there),
 # with defaults sized for Multi30k on a few CPU cores: MAX_TOKENS=4000, MAX_EPOCH=15.
 set -euo pipefail
 source "$(dirname "$0")/../mt_common.sh"

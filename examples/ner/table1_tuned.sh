@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# NER Table 1 under the sweep protocol, each row's settings tuned on dev first (issue #9).
+#
+#   OMP_NUM_THREADS=1 bash examples/ner/table1_tuned.sh CONLL_DIR WORK_DIR
+#
+# Stage 1 (dev only, seed 1, the table's cap and patience): per row, the schedule's final
+#   gold share (--teacher-forcing-final 0.9 / 0.75 / 0.5: 10 / 25 / 50% of positions model-fed
+#   at the cap) and, for the fixed-alpha relaxed rows, alpha 1 / 10 / 100; for cross-entropy
+#   --clip-norm 1 / 5 / 25.
+# Stage 2: the bounded-credit row takes the tuned soft greedy settings and tunes --credit-scale
+#   0.25 / 0.5 / 0.9; soft greedy's tuned settings are tried with --clip-norm 1 / 25.
+# Stage 3: the table, every row with its tuned settings (WORK/settings.json), SEEDS seeds.
+# Every stage resumes: run the same command again after an interruption.
+# Environment: SEEDS (5), EPOCHS (12, the cap; the schedule ends there: runs of the NER
+# preset converge in 10-13 epochs under patience 3, so a later end would never be reached),
+# PARALLEL (2).
+set -euo pipefail
+CONLL=${1:?usage: table1_tuned.sh CONLL_DIR WORK_DIR}
+WORK=${2:?usage: table1_tuned.sh CONLL_DIR WORK_DIR}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SEEDS=${SEEDS:-5}
+EPOCHS=${EPOCHS:-12}
+PARALLEL=${PARALLEL:-2}
+COMMON=(--conll "$CONLL" --epochs "$EPOCHS" --final-tf 0.75 --plugin-final-tf
+        --parallel "$PARALLEL")
+FINALS=teacher-forcing-final=0.9,0.75,0.5
+mkdir -p "$WORK"
+
+grid() {  # grid DIR ROW [sweep args...]
+  local dir=$1 row=$2
+  shift 2
+  python "$ROOT/scripts/sweep.py" ner-table1 --work "$WORK/tune/$dir" --seeds 1 \
+    "${COMMON[@]}" --grid-row "$row" "$@"
+}
+
+merge() {  # merge OUT.json IN.json...: one --row-settings file from grid_best.json files
+  python - "$@" <<'EOF'
+import json, sys
+merged = {}
+for path in sys.argv[2:]:
+    with open(path) as f:
+        merged.update(json.load(f))
+with open(sys.argv[1], "w") as f:
+    json.dump(merged, f, indent=1)
+EOF
+}
+
+# stage 1
+grid ce "Baseline CE" --grid clip-norm=1,5,25
+grid bengio_greedy "Bengio et al. (2015) greedy" --grid "$FINALS"
+grid bengio_sample "Bengio et al. (2015) sample" --grid "$FINALS"
+grid soft_greedy "alpha-soft fixed greedy" --grid "$FINALS" --grid alpha=1,10,100
+grid soft_sample "alpha-soft fixed sample" --grid "$FINALS" --grid alpha=1,10,100
+grid annealed_greedy "alpha-soft annealed greedy" --grid "$FINALS"
+grid annealed_sample "alpha-soft annealed sample" --grid "$FINALS"
+grid st_greedy "straight-through greedy" --grid "$FINALS"
+grid st_sample "straight-through sample" --grid "$FINALS"
+grid detached "alpha-soft fixed greedy, detached" --grid "$FINALS" --grid alpha=1,10,100
+
+# stage 2: the bounded row starts from soft greedy's tuned settings
+python - "$WORK/tune/soft_greedy/grid_best.json" "$WORK/tune/bounded_base.json" <<'EOF'
+import json, sys
+best = json.load(open(sys.argv[1]))
+json.dump({"alpha-soft fixed greedy, bounded credit": best["alpha-soft fixed greedy"]},
+          open(sys.argv[2], "w"))
+EOF
+grid bounded "alpha-soft fixed greedy, bounded credit" \
+  --row-settings "$WORK/tune/bounded_base.json" --grid credit-scale=0.25,0.5,0.9
+grid soft_greedy_clip "alpha-soft fixed greedy" \
+  --row-settings "$WORK/tune/soft_greedy/grid_best.json" --grid clip-norm=1,5,25
+
+# stage 3
+merge "$WORK/settings.json" "$WORK"/tune/{ce,bengio_greedy,bengio_sample,annealed_greedy,annealed_sample,st_greedy,st_sample,detached,bounded,soft_sample,soft_greedy_clip}/grid_best.json
+python "$ROOT/scripts/sweep.py" ner-table1 --work "$WORK/table" --seeds "$SEEDS" "${COMMON[@]}" \
+  --row-settings "$WORK/settings.json"
