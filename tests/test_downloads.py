@@ -4,7 +4,7 @@ IWSLT14 de-en.tgz, and MULTI30K_URL / IWSLT14_URL point the scripts at it.
 
 Covered: ``mt_data.py fetch-multi30k`` (download, sha256 check, cache reuse, failures),
 examples/iwslt14/prepare.sh downloading from IWSLT14_URL, and examples/demo.sh's choice
-of data (download -> real data; failed download or incomplete folder -> toy task)."""
+of data (download -> real data; failed download or incomplete folder -> the generated cascade task)."""
 import functools
 import gzip
 import hashlib
@@ -205,7 +205,7 @@ def test_iwslt14_prepare_downloads_from_iwslt14_url(server, tmp_path):
 # -- examples/demo.sh: which data ---------------------------------------------------------
 
 # lines of demo.sh: the choice of data made, and (real data) the recipe's data prepared
-TOY, REAL = "== data: a GENERATED toy task", "== data: REAL Multi30k"
+TOY, REAL = "== data: a GENERATED cascade task", "== data: REAL Multi30k"
 REAL_TRAINING = "== train cross-entropy"
 
 
@@ -259,7 +259,7 @@ def test_demo_downloads_multi30k_into_the_cache_and_uses_it(server, tmp_path):
     assert seen == REAL_TRAINING, out
     assert f"fetching Multi30k into the cache {cache}" in out
     assert f"== data: REAL Multi30k de-en from {cache} (first 30 training pairs" in out
-    assert "GENERATED toy task" not in out
+    assert "GENERATED cascade task" not in out
     assert len(server.requests) == 6
     for name in NAMES:
         assert (cache / name).read_text(encoding="utf-8") == texts[name]
@@ -269,7 +269,7 @@ def test_demo_downloads_multi30k_into_the_cache_and_uses_it(server, tmp_path):
     assert count_lines(work / "data" / "text" / "test.de") == MINI_SIZES["test"]
 
 
-def test_demo_falls_back_to_the_toy_task_when_the_download_fails(dead_url, tmp_path):
+def test_demo_falls_back_to_the_cascade_task_when_the_download_fails(dead_url, tmp_path):
     cache = tmp_path / "cache"
     out, seen = run_demo_until([TOY, REAL], "", tmp_path / "work",
                                env={"MULTI30K_URL": dead_url, "MULTI30K_CACHE": str(cache)})
@@ -277,7 +277,7 @@ def test_demo_falls_back_to_the_toy_task_when_the_download_fails(dead_url, tmp_p
     assert f"fetching Multi30k into the cache {cache}" in out
     assert "== could not download Multi30k:" in out
     assert f"download of {dead_url}train.de.gz failed" in out and "Connection refused" in out
-    assert "falling back to the GENERATED toy task" in out
+    assert "falling back to the GENERATED cascade task" in out
     assert "bash examples/demo.sh MULTI30K_DIR" in out  # how to give a folder instead
     assert "REAL Multi30k" not in out
     assert not (cache / "train.de").exists() and leftovers(cache) == []
