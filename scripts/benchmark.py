@@ -226,6 +226,29 @@ def transformer_flops_per_target_token(opts, row, tf_prob=0.0):
     return total
 
 
+def profile(opts):
+    """--profile ROW: PyTorch's profiler over 3 updates of each row named (after one
+    warm-up update), the operators taking the most self CPU time: where a row's time goes
+    that the FLOP floor does not count."""
+    import torch
+
+    torch.set_num_threads(opts.threads)
+    for row in opts.profile:
+        model, criterion, batches = build(opts, row, opts.tf_prob[0])
+        model.train()
+
+        def update():
+            loss, _, _ = criterion(model, batches[0])
+            loss.backward()
+
+        update()
+        with torch.profiler.profile() as prof:
+            for _ in range(3):
+                update()
+        print(f"{row} (tf_prob {opts.tf_prob[0]} where it applies), 3 updates:")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
 def flops_per_target_token(opts, mode, tf_prob=0.0):
     """Analytic training FLOPs per target token (forward x 3 for backward),
     counting matrix products only (2 FLOPs per multiply-add); source length
@@ -317,6 +340,8 @@ def main():
                         help="benchmark the soft modes with --relax-top-k K (0: exact)")
     parser.add_argument("--modes", nargs="+", default=MODES, choices=MODES)
     parser.add_argument("--json", help="write all measurements here")
+    parser.add_argument("--profile", nargs="+", metavar="ROW",
+                        help="instead of timing: profile these rows' operators (first --tf-prob)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-tf-prob", type=float, default=1.0, help=argparse.SUPPRESS)
     opts = parser.parse_args()
@@ -324,6 +349,8 @@ def main():
         opts.dim = 512 if opts.model == "transformer" else 256
     if opts.worker:
         return worker(opts)
+    if opts.profile:
+        return profile(opts)
     for p in opts.tf_prob:
         if not 0.0 <= p < 1.0:
             parser.error(f"--tf-prob takes probabilities in [0, 1), got {p}")
