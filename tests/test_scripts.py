@@ -79,3 +79,12 @@ def test_benchmark_transformer_rows_with_and_without_first_pass_gradient(tmp_pat
     # one more decoder pass, its backward only with first-pass gradient
     assert 1.0 < floors["hard_greedy"] < floors["soft_greedy/no-grad"] < floors["soft_greedy"]
     assert floors["soft_greedy"] < 2.5
+
+
+def test_benchmark_profile_names_the_operators_of_each_row():
+    printed = run_script("benchmark.py", "--vocab", "60", "--dim", "8", "--batch-size", "4",
+                         "--length", "5", "--threads", "1", "--tf-prob", "0",
+                         "--profile", "reference", "soft_greedy")
+    assert "reference (tf_prob 0.0 where it applies), 3 updates:" in printed
+    assert "soft_greedy (tf_prob 0.0 where it applies), 3 updates:" in printed
+    assert printed.count("Self CPU time total") == 2 and "aten::mm" in printed

@@ -263,7 +263,7 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
         if self.cfg.rollin != "teacher_forcing" and not getattr(model, "accepts_rollin", False):
             raise ValueError(
                 f"relaxed_scheduled_sampling: --rollin {self.cfg.rollin} needs a model "
-                f"that takes a roll-in (e.g. --arch lstm_relaxed); "
+                f"that takes a roll-in (--arch lstm_relaxed, transformer_relaxed or their presets); "
                 f"{type(model).__name__} does not"
             )
 
