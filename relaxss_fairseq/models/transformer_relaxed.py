@@ -225,10 +225,9 @@ def register_presets():
     (``transformer_relaxed_iwslt_de_en``, ``_wmt_en_de``, ``_vaswani_wmt_en_de_big``,
     ...): fairseq's sizes, then this model's defaults."""
     for name, preset in list(ARCH_CONFIG_REGISTRY.items()):
-        if ARCH_MODEL_REGISTRY.get(name) is not TransformerModel or name == "transformer":
-            continue
         relaxed_name = "transformer_relaxed" + name[len("transformer"):]
-        if not name.startswith("transformer_") or relaxed_name in ARCH_MODEL_REGISTRY:
+        if (ARCH_MODEL_REGISTRY.get(name) is not TransformerModel
+                or not name.startswith("transformer_") or relaxed_name in ARCH_MODEL_REGISTRY):
             continue
 
         def relaxed_preset(args, preset=preset):
