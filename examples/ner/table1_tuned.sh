@@ -7,8 +7,10 @@
 #   gold share (--teacher-forcing-final 0.9 / 0.75 / 0.5: 10 / 25 / 50% of positions model-fed
 #   at the cap) and, for the fixed-alpha relaxed rows, alpha 1 / 10 / 100; for cross-entropy
 #   --clip-norm 1 / 5 / 25.
-# Stage 2: the bounded-credit row takes the tuned soft greedy settings and tunes --credit-scale
-#   0.25 / 0.5 / 0.9; soft greedy's tuned settings are tried with --clip-norm 1 / 25.
+# Stage 2: soft greedy's tuned settings are tried with --clip-norm 1 / 5 / 25; the
+#   bounded-credit row takes the result and tunes --credit-scale 0.25 / 0.5 / 0.9, the
+#   detached row (--credit-scale 0) takes it untuned, so that both differ from soft greedy
+#   only in the credit-assignment gradient.
 # Stage 3: the table, every row with its tuned settings (WORK/settings.json), SEEDS seeds.
 # Every stage resumes: run the same command again after an interruption.
 # Environment: SEEDS (5), EPOCHS (12, the cap; the schedule ends there: runs of the NER
@@ -55,21 +57,25 @@ grid annealed_greedy "alpha-soft annealed greedy" --grid "$FINALS"
 grid annealed_sample "alpha-soft annealed sample" --grid "$FINALS"
 grid st_greedy "straight-through greedy" --grid "$FINALS"
 grid st_sample "straight-through sample" --grid "$FINALS"
-grid detached "alpha-soft fixed greedy, detached" --grid "$FINALS" --grid alpha=1,10,100
 
-# stage 2: the bounded row starts from soft greedy's tuned settings
-python - "$WORK/tune/soft_greedy/grid_best.json" "$WORK/tune/bounded_base.json" <<'EOF'
-import json, sys
-best = json.load(open(sys.argv[1]))
-json.dump({"alpha-soft fixed greedy, bounded credit": best["alpha-soft fixed greedy"]},
-          open(sys.argv[2], "w"))
+# stage 2: soft greedy's tuned settings with --clip-norm 1 / 5 / 25; then the bounded and
+# detached rows start from the result, so that each differs from soft greedy only in the
+# credit-assignment gradient (scaled, or cut)
+grid soft_greedy_clip "alpha-soft fixed greedy" \
+  --row-settings "$WORK/tune/soft_greedy/grid_best.json" --grid clip-norm=1,5,25
+python - "$WORK/tune/soft_greedy_clip/grid_best.json" "$WORK/tune" <<'EOF'
+import json, os, sys
+best = json.load(open(sys.argv[1]))["alpha-soft fixed greedy"]
+for name, row in (("bounded_base", "alpha-soft fixed greedy, bounded credit"),
+                  ("detached", "alpha-soft fixed greedy, detached")):
+    with open(os.path.join(sys.argv[2], name + ".json"), "w") as f:
+        json.dump({row: best}, f)
 EOF
 grid bounded "alpha-soft fixed greedy, bounded credit" \
   --row-settings "$WORK/tune/bounded_base.json" --grid credit-scale=0.25,0.5,0.9
-grid soft_greedy_clip "alpha-soft fixed greedy" \
-  --row-settings "$WORK/tune/soft_greedy/grid_best.json" --grid clip-norm=1,5,25
 
 # stage 3
-merge "$WORK/settings.json" "$WORK"/tune/{ce,bengio_greedy,bengio_sample,annealed_greedy,annealed_sample,st_greedy,st_sample,detached,bounded,soft_sample,soft_greedy_clip}/grid_best.json
+merge "$WORK/settings.json" "$WORK"/tune/{ce,bengio_greedy,bengio_sample,annealed_greedy,annealed_sample,st_greedy,st_sample,bounded,soft_sample,soft_greedy_clip}/grid_best.json \
+  "$WORK/tune/detached.json"
 python "$ROOT/scripts/sweep.py" ner-table1 --work "$WORK/table" --seeds "$SEEDS" "${COMMON[@]}" \
   --row-settings "$WORK/settings.json"
