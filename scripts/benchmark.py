@@ -3,7 +3,9 @@
 
 Trains the same model size on the same random batches for a fixed number of
 updates in each mode -- fairseq's stock ``lstm`` with ``cross_entropy`` as the
-reference, then ``lstm_relaxed`` with ``relaxed_scheduled_sampling`` in
+reference, then ``lstm_relaxed`` (with fairseq's dot attention, so that every
+ratio is the roll-in's own cost; ``--attention additive``: the paper's model) with
+``relaxed_scheduled_sampling`` in
 teacher_forcing, hard_greedy, hard_sample, soft_greedy, soft_sample, st_greedy
 and st_sample, each
 roll-in mode at every ``--tf-prob`` (0: always fed from the model, the most
@@ -55,12 +57,13 @@ def rows_of(model: str, modes):
 
 
 def model_args(opts, arch):
-    """The paper's MT sizes (bidirectional 1x256 encoder, 1x256 decoder)."""
+    """The paper's MT sizes (bidirectional 1x256 encoder, 1x256 decoder); lstm_relaxed
+    with ``--attention`` (dot: fairseq's, as the reference's)."""
     import argparse as ap
 
     d = opts.dim
     return ap.Namespace(
-        arch=arch, criterion="cross_entropy", dropout=0.2,
+        arch=arch, criterion="cross_entropy", dropout=0.2, decoder_attention_type=opts.attention,
         encoder_embed_dim=d, encoder_hidden_size=d, encoder_layers=1, encoder_bidirectional=True,
         decoder_embed_dim=d, decoder_hidden_size=d, decoder_layers=1, decoder_out_embed_dim=d,
         decoder_attention_dim=d, max_source_positions=1024, max_target_positions=1024,
@@ -261,7 +264,7 @@ def flops_per_target_token(opts, mode, tf_prob=0.0):
     encoder = 2 * 2 * 4 * d * (d + d)  # two directions of an LSTM on d-dim input
     decoder_cell = 2 * 4 * d * (d + d + d)  # [embedding; input feed] and hidden
     output_layer = 2 * d * v
-    if mode == "reference":  # fairseq's dot attention: input proj, scores, context, output proj
+    if mode == "reference" or opts.attention == "dot":  # input proj, scores, context, output proj
         attention = 2 * d * c + 2 * opts.length * c * 2 + 2 * (c + d) * d
     else:  # additive: query proj, keys once per source token, v.tanh, context, output proj
         attention = 2 * d * d + 2 * c * d + 2 * opts.length * d + 2 * opts.length * c + 2 * (c + d) * d
@@ -322,6 +325,9 @@ def targets(model, mode, tf_prob, time_ratio, time_over_floor, memory_ratio):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=("lstm", "transformer"), default="lstm")
+    parser.add_argument("--attention", choices=("dot", "additive"), default="dot",
+                        help="lstm_relaxed's attention: dot (fairseq's, as the reference: the "
+                        "ratios are the roll-in's cost alone) or additive (the paper's)")
     parser.add_argument("--vocab", type=int, default=10000)
     parser.add_argument("--dim", type=int, help="model size (lstm 256, transformer 512)")
     parser.add_argument("--ffn", type=int, default=1024, help="transformer FFN size")
@@ -357,7 +363,7 @@ def main():
     if "reference" not in opts.modes:
         parser.error("--modes must include reference (every ratio is against it)")
 
-    settings = ["model", "vocab", "dim", "ffn", "layers", "heads", "batch_size", "length",
+    settings = ["model", "attention", "vocab", "dim", "ffn", "layers", "heads", "batch_size", "length",
                 "updates", "warmup", "distinct_batches", "threads", "relax_top_k"]
     passthrough = [a for key in settings for a in (f"--{key.replace('_', '-')}", str(getattr(opts, key)))]
     cases = [(mode, None) if mode in FIXED_MODES else (mode, p)
@@ -386,7 +392,8 @@ def main():
     print(f"\nmachine: {info['cpu']}, {info['cores']} cores; torch {info['torch']}, "
           f"BLAS {info['blas']}, CPU capability {info['cpu_capability']}")
     size = (f"transformer {opts.layers}+{opts.layers} layers, dim {opts.dim}, ffn {opts.ffn}, "
-            f"{opts.heads} heads, 2 passes" if opts.model == "transformer" else f"lstm dim {opts.dim}")
+            f"{opts.heads} heads, 2 passes" if opts.model == "transformer"
+            else f"lstm dim {opts.dim}, lstm_relaxed with {opts.attention} attention")
     print(f"{size}, vocab {opts.vocab}, batch {opts.batch_size}x{opts.length} tokens, "
           f"{opts.updates} updates x {opts.repeats} repeats, {opts.threads} threads"
           + (f", soft modes with top-{opts.relax_top_k} mixture" if opts.relax_top_k else ""))

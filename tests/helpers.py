@@ -44,7 +44,7 @@ def make_dictionary(size: int, prefix: str) -> Dictionary:
 
 def tiny_model(
     dim: int = 16, dropout: float = 0.0, seed: int = 0, task=None, init_std: float = 0.5,
-    out_dim: int = None, share_embeddings: bool = False,
+    out_dim: int = None, share_embeddings: bool = False, attention: str = "additive",
 ) -> RelaxedLSTMModel:
     """The paper's MT preset shrunk to ``dim`` units, dropout off by default.
 
@@ -58,6 +58,7 @@ def tiny_model(
         decoder_hidden_size=dim,
         decoder_out_embed_dim=out_dim or dim,
         decoder_attention_dim=dim,
+        decoder_attention_type=attention,
         dropout=dropout,
         share_decoder_input_output_embed=share_embeddings,
     )

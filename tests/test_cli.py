@@ -121,3 +121,27 @@ def test_teacher_forcing_final_without_a_run_length_stops_at_start_up(toy_data_b
     assert ("--teacher-forcing-final needs the run length: with --schedule-unit update "
             "the end of training is --max-update, which is not set") in output
     assert "train_inner" not in output and "| train |" not in output
+
+
+def test_a_stock_lstm_checkpoint_trains_on_with_dot_attention(toy_data_bin, tmp_path):
+    """A model trained with fairseq's own lstm + cross_entropy continues as
+    lstm_relaxed --decoder-attention-type dot with a roll-in (every parameter
+    loads, strictly), then generates."""
+    sizes = TINY_MODEL[2:-2]  # the paper's MT preset's sizes, without the additive attention's
+    run_cli(
+        "train", str(toy_data_bin), "--arch", "lstm", *sizes, "--encoder-bidirectional",
+        "--criterion", "cross_entropy",
+        "--optimizer", "adam", "--lr", "0.005", "--max-tokens", "800", "--max-epoch", "1",
+        "--save-dir", str(tmp_path / "stock"), "--cpu", "--seed", "3", "--no-progress-bar",
+    )
+    log = train(toy_data_bin, tmp_path / "relaxed", "--decoder-attention-type", "dot",
+                "--finetune-from-model", str(tmp_path / "stock" / "checkpoint_last.pt"),
+                "--rollin", "soft_greedy", "--teacher-forcing-k", "1", "--gold-warmup-epochs", "0",
+                max_epoch=1)
+    assert re.search(r"Loaded checkpoint \S*stock/checkpoint_last.pt", log)
+    stats = epoch_stats(log)
+    assert stats[1]["train_model_fed"] > 0.2 and math.isfinite(stats[1]["train_loss"])
+    out = run_cli("generate", str(toy_data_bin), "--user-dir", USER_DIR, "--path",
+                  str(tmp_path / "relaxed" / "checkpoint_last.pt"), "--beam", "2",
+                  "--batch-size", "16", "--cpu")
+    assert len(re.findall(r"^H-\d+\t", out, flags=re.M)) == 40

@@ -41,6 +41,44 @@ def test_full_teacher_forcing_equals_fairseq_cross_entropy(task, mode):
     assert logs["tf_prob_x_ntokens"] == logs["schedule_ntokens"]
 
 
+@pytest.mark.parametrize("mode", ["teacher_forcing", "soft_greedy"])
+def test_dot_attention_model_is_fairseqs_lstm(task, mode):
+    """With --decoder-attention-type dot a stock fairseq ``lstm``'s parameters load
+    strictly, and in the gold warm-up the loss and every gradient equal stock
+    ``lstm`` + ``cross_entropy``: the roll-in is the only difference, so the
+    benchmark can compare against stock lstm like for like.  Dropout is off: the
+    stock decoder also draws a (never used) dropout mask for its last layer's
+    output, so with dropout on the masks differ, not their distribution."""
+    import argparse
+
+    from fairseq.models.lstm import LSTMModel
+
+    from relaxss_fairseq.models.lstm_relaxed import RelaxedLSTMModel, lstm_relaxed_paper_mt
+
+    args = argparse.Namespace(
+        encoder_embed_dim=16, encoder_hidden_size=16, decoder_embed_dim=16,
+        decoder_hidden_size=16, decoder_out_embed_dim=16, decoder_attention_type="dot",
+        dropout=0.0, criterion="cross_entropy")
+    lstm_relaxed_paper_mt(args)
+    torch.manual_seed(0)
+    stock = LSTMModel.build_model(args, task).train()
+    ours = RelaxedLSTMModel.build_model(args, task).train()
+    ours.load_state_dict(stock.state_dict(), strict=True)
+    batch = random_batch(task)
+
+    results = []
+    for model, criterion in ((ours, criterion_for(task, rollin=mode)),
+                             (stock, CrossEntropyCriterion(task, sentence_avg=False))):
+        torch.manual_seed(5)
+        loss, _, _ = criterion(model, batch)
+        results.append((loss, torch.autograd.grad(loss, list(model.parameters()))))
+    (loss, grads), (ref_loss, ref_grads) = results
+    torch.testing.assert_close(loss, ref_loss)
+    ref_grad_of = dict(zip((name for name, _ in stock.named_parameters()), ref_grads))
+    for (name, _), grad in zip(ours.named_parameters(), grads):
+        torch.testing.assert_close(grad, ref_grad_of[name], msg=name)
+
+
 def test_after_warmup_the_model_feeds_itself_and_the_loss_differs(task):
     model = tiny_model(task=task).train()
     batch = random_batch(task, batch_size=16)

@@ -142,7 +142,7 @@ def assert_rollin_matches_plain_loop(model, batch, rollin):
 
 
 @pytest.mark.parametrize("mode", RELAXED_MODES + HARD_MODES)
-@pytest.mark.parametrize("shape", ["bias", "shared_embeddings", "out_projection"])
+@pytest.mark.parametrize("shape", ["bias", "shared_embeddings", "out_projection", "dot_attention"])
 @pytest.mark.parametrize("tf_prob", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("layout_order", [False, True])
 def test_rollin_gradients_equal_those_of_a_plain_loop(task, mode, shape, tf_prob, layout_order):
@@ -150,7 +150,8 @@ def test_rollin_gradients_equal_those_of_a_plain_loop(task, mode, shape, tf_prob
     (the rest), in either row order, the roll-in equals a plain loop that
     projects every step in the graph."""
     model = tiny_model(task=task, init_std=0.3, out_dim=10 if shape == "out_projection" else None,
-                       share_embeddings=shape == "shared_embeddings").eval()
+                       share_embeddings=shape == "shared_embeddings",
+                       attention="dot" if shape == "dot_attention" else "additive").eval()
     batch = random_batch(task, batch_size=8, tgt_len=7)
     assert_rollin_matches_plain_loop(
         model, batch, Rollin(mode, tf_prob=tf_prob, alpha=3.0, layout_order=layout_order))
@@ -217,8 +218,9 @@ def test_model_fed_fraction_follows_tf_prob(task):
     assert abs(fraction - 0.75) < 0.05
 
 
-def test_incremental_decoding_matches_the_full_forward(task):
-    model = tiny_model(task=task).eval()
+@pytest.mark.parametrize("attention", ["additive", "dot"])
+def test_incremental_decoding_matches_the_full_forward(task, attention):
+    model = tiny_model(task=task, attention=attention).eval()
     batch = random_batch(task)
     encoder_out = encode(model, batch)
     prev = batch["net_input"]["prev_output_tokens"]
@@ -242,10 +244,11 @@ def test_beam_search_generates(task):
     assert all(h[0]["tokens"][-1] == task.target_dictionary.eos() for h in hypos)
 
 
-def test_reordering_the_incremental_state_follows_the_beam(task):
+@pytest.mark.parametrize("attention", ["additive", "dot"])
+def test_reordering_the_incremental_state_follows_the_beam(task, attention):
     """After reorder_incremental_state (what beam search does), decoding goes on
     exactly as if the reordered batch had been decoded from the start."""
-    model = tiny_model(task=task).eval()
+    model = tiny_model(task=task, attention=attention).eval()
     batch = random_batch(task, batch_size=5)
     encoder_out = encode(model, batch)
     prev = batch["net_input"]["prev_output_tokens"]

@@ -59,9 +59,24 @@ def test_benchmark_prints_every_mode_at_every_tf_prob_against_the_reference(tmp_
     assert soft_extra > 0
     assert floors["soft_sample", 0.75] - floors["hard_greedy", 0.75] == pytest.approx(soft_extra / 4)
     assert floors["hard_greedy", 0.75] == floors["hard_greedy", 0.0] > 0.9
+    # by default lstm_relaxed attends as stock lstm does: teacher forcing is the reference model
+    assert "lstm_relaxed with dot attention" in printed
+    assert floors["teacher_forcing", None] == 1.0
     for row in table:
         assert row["min"] <= row["sec_per_update"] <= row["max"] and row["peak_mb"] > 0
         assert row["targets"] == "met" or row["targets"].startswith("MISSED")
+
+
+def test_benchmark_with_the_papers_additive_attention_counts_its_flops(tmp_path):
+    out = tmp_path / "bench.json"
+    printed = run_script("benchmark.py", "--attention", "additive", "--vocab", "60", "--dim", "8",
+                         "--batch-size", "4", "--length", "5", "--updates", "1", "--warmup", "0",
+                         "--repeats", "1", "--threads", "1", "--modes", "reference",
+                         "teacher_forcing", "--json", str(out))
+    with open(out) as f:
+        table = json.load(f)["table"]
+    assert "lstm_relaxed with additive attention" in printed
+    assert table[1]["mode"] == "teacher_forcing" and table[1]["flop_floor"] > 1.0
 
 
 def test_benchmark_transformer_rows_with_and_without_first_pass_gradient(tmp_path):

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from fairseq.models.lstm import Linear
+from fairseq.models.lstm import AttentionLayer, Linear
 
 
 class EncoderStates(NamedTuple):
@@ -22,6 +22,7 @@ class EncoderStates(NamedTuple):
     values: Tensor  # bsz x srclen x C: what the context is made of
     keys: Optional[Tensor]  # additive: bsz x srclen x A, projected once per forward
     score_bias: Optional[Tensor]  # additive: bsz x srclen, -inf at padding, else 0
+    padding_mask: Optional[Tensor] = None  # dot: bsz x srclen, True at padding
 
 
 class AdditiveAttention(nn.Module):
@@ -81,14 +82,39 @@ class FixedPositionAttention(nn.Module):
         return output, probs
 
 
-ATTENTION_TYPES = ("additive", "fixed")
+class DotAttention(AttentionLayer):
+    """fairseq's own LSTM attention (``fairseq.models.lstm.AttentionLayer``, called
+    unchanged): ``e_j = h_j^T W_i q``, ``a = softmax(e)``, ``c = sum_j a_j h_j``,
+    ``tanh(W_o [c; q])``.  Same parameter names as in fairseq's ``lstm``, so a stock
+    ``lstm`` checkpoint loads into ``lstm_relaxed`` with this attention and trains
+    on with a roll-in."""
+
+    def __init__(self, query_dim: int, source_dim: int, output_dim: int):
+        super().__init__(query_dim, source_dim, output_dim, bias=False)
+
+    def prepare(self, outs: Tensor, padding_mask: Optional[Tensor]) -> EncoderStates:
+        # batch-first views of fairseq's time-major tensors: forward transposes them
+        # back, so training reads the encoder's own memory as the stock decoder does
+        mask = None if padding_mask is None else padding_mask.t()
+        return EncoderStates(outs.transpose(0, 1), None, None, mask)
+
+    def forward(self, query: Tensor, encoder: EncoderStates, step: int):
+        mask = None if encoder.padding_mask is None else encoder.padding_mask.t()
+        output, probs = super().forward(query, encoder.values.transpose(0, 1), mask)
+        return output, probs.t()
+
+
+ATTENTION_TYPES = ("additive", "dot", "fixed")
 
 
 def build_attention(kind: str, query_dim: int, source_dim: int, output_dim: int, attention_dim: int):
-    """The decoder's attention layer by name: ``additive`` (Bahdanau, for MT) or
-    ``fixed`` (position i reads encoder state i, for tagging)."""
+    """The decoder's attention layer by name: ``additive`` (Bahdanau, the paper's
+    MT attention), ``dot`` (fairseq's ``lstm`` attention) or ``fixed`` (position i
+    reads encoder state i, for tagging)."""
     if kind == "additive":
         return AdditiveAttention(query_dim, source_dim, output_dim, attention_dim)
+    if kind == "dot":
+        return DotAttention(query_dim, source_dim, output_dim)
     if kind == "fixed":
         return FixedPositionAttention(query_dim, source_dim, output_dim)
     raise ValueError(f"unknown --decoder-attention-type {kind!r}; expected one of {ATTENTION_TYPES}")

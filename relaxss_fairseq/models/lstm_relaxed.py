@@ -1,5 +1,5 @@
-"""``lstm_relaxed``: fairseq's LSTM encoder-decoder with additive (or, for
-tagging, fixed-position) attention and a training forward that rolls in the
+"""``lstm_relaxed``: fairseq's LSTM encoder-decoder with additive (the paper's),
+dot (fairseq's) or, for tagging, fixed-position attention and a training forward that rolls in the
 model's own (relaxed) predictions.
 
 The criterion decides *when* (a :class:`~relaxss.Rollin`); this
@@ -53,7 +53,8 @@ DecoderState = Tuple[List[Tensor], List[Tensor], Tensor]  # hiddens, cells, inpu
 
 class RelaxedLSTMDecoder(LSTMDecoder):
     """fairseq's ``LSTMDecoder`` (input feeding, cached incremental state) with
-    additive (Bahdanau) or fixed-position attention and a roll-in training path.
+    additive (Bahdanau), dot (fairseq's) or fixed-position attention and a roll-in
+    training path.
 
     Both paths run the same :meth:`step`, so a roll-in that feeds only gold
     tokens computes exactly what the ordinary forward computes."""
@@ -286,7 +287,8 @@ class RelaxedLSTMModel(LSTMModel):
         parser.add_argument(
             "--decoder-attention-type",
             choices=ATTENTION_TYPES,
-            help="additive: Bahdanau attention (MT); fixed: output step i reads "
+            help="additive: Bahdanau attention (the paper's MT model); dot: fairseq's "
+            "lstm attention (a stock lstm checkpoint loads); fixed: output step i reads "
             "encoder state i, no learned attention (tagging, paper footnote 4)",
         )
         parser.add_argument(
@@ -303,8 +305,8 @@ class RelaxedLSTMModel(LSTMModel):
             raise ValueError("--encoder-layers must match --decoder-layers")
         if not utils.eval_bool(args.decoder_attention):
             raise ValueError(
-                "lstm_relaxed always uses additive attention; --decoder-attention "
-                "cannot turn it off"
+                "lstm_relaxed always attends; --decoder-attention cannot turn it off "
+                "(--decoder-attention-type chooses additive, dot or fixed)"
             )
         if getattr(args, "criterion", None) == "adaptive_loss":
             raise ValueError(
