@@ -313,6 +313,35 @@ def test_two_process_gloo_cpu_training_of_the_transformer(multi30k_data, tmp_pat
     assert re.search(r"test: BLEU = \d+\.\d+", gen_out)
 
 
+def test_transformer_comparison_picks_the_best_relaxed_rollin_on_dev(multi30k_data, tmp_path):
+    """examples/multi30k/transformer_compare.sh: five roll-ins on dev with seed 1, then CE
+    against the relaxed one with the best dev BLEU over SEEDS seeds, the seed-1 runs read
+    back, not trained again."""
+    data, _ = multi30k_data
+    work = tmp_path / "compare"
+    size = " ".join(TINY_TRANSFORMER[:-2])  # without --max-tokens: the recipe's own
+    out = run_recipe("multi30k/transformer_compare.sh", data, work, timeout=900,
+                     env={"SIZE": size, "SEEDS": "2", "EPOCHS": "2", "WARMUP_UPDATES": "10",
+                          "MAX_TOKENS": "1000"})
+    modes = json.loads((work / "modes.json").read_text())
+    relaxed = ["alpha-soft fixed greedy", "alpha-soft fixed greedy, detached",
+               "straight-through greedy"]
+    assert sorted(s["name"] for s in modes["summary"]) == sorted(
+        ["Baseline CE", "Bengio et al. (2015) greedy", *relaxed])
+    best = max((s for s in modes["summary"] if s["name"] in relaxed), key=lambda s: s["dev_mean"])
+    assert f"best relaxed roll-in on dev (seed 1): {best['name']}" in out
+    comparison = json.loads((work / "comparison.json").read_text())
+    assert {s["name"]: s["n_seeds"] for s in comparison["summary"]} == {
+        "Baseline CE": 2, best["name"]: 2}
+    assert out.count("finished earlier, read back") == 2  # CE and the best row, seed 1
+    run_log = (work / "runs" / "runs" / "baseline_ce.seed2" / "run.log").read_text()
+    # the protocol's plateau decay comes last (fairseq's reduce_lr_on_plateau, with the
+    # recipe's linear warm-up), then the sizes
+    assert re.search(r"--arch transformer_relaxed .*--warmup-updates 10 .*--seed 2 .*"
+                     r"--lr-scheduler reduce_lr_on_plateau .*--encoder-layers 1 ", run_log)
+    assert (work / "comparison.md").read_text().count("| Baseline CE |") >= 1
+
+
 RANK_SCRIPT = textwrap.dedent("""
     import json, sys
     import torch
