@@ -11,7 +11,8 @@
 #   bounded-credit row takes the result and tunes --credit-scale 0.25 / 0.5 / 0.9, the
 #   detached row (--credit-scale 0) takes it untuned, so that both differ from soft greedy
 #   only in the credit-assignment gradient.
-# Stage 3: the table, every row with its tuned settings (WORK/settings.json), SEEDS seeds.
+# Stage 3: the table, every row with its tuned settings (WORK/settings.json), SEEDS seeds;
+#   seed 1 of a tuned row is its tuning run, read back (so its dev score chose the setting).
 # Every stage resumes: run the same command again after an interruption.
 # Environment: SEEDS (5), EPOCHS (12, the cap; the schedule ends there: runs of the NER
 # preset converge in 10-13 epochs under patience 3, so a later end would never be reached),
@@ -77,5 +78,21 @@ grid bounded "alpha-soft fixed greedy, bounded credit" \
 # stage 3
 merge "$WORK/settings.json" "$WORK"/tune/{ce,bengio_greedy,bengio_sample,annealed_greedy,annealed_sample,st_greedy,st_sample,bounded,soft_sample,soft_greedy_clip}/grid_best.json \
   "$WORK/tune/detached.json"
+# a row's seed-1 run with its tuned settings is the tuning run that chose them (runs are
+# deterministic given the seed: the same scores to the last digit): read it back, not again
+python - "$WORK" <<'EOF'
+import glob, json, os, re, shlex, shutil, sys
+work = sys.argv[1]
+settings = {row: shlex.split(args) for row, args in json.load(open(f"{work}/settings.json")).items()}
+for path in sorted(glob.glob(f"{work}/tune/*/runs/*.seed1/result.json")):
+    result = json.load(open(path))
+    row = result["name"].rsplit(" [", 1)[0]
+    dest = os.path.join(work, "table", "runs", re.sub(r"[^a-z0-9]+", "_", row.lower()).strip("_") + ".seed1")
+    if settings.get(row) == result["row_args"] and not os.path.exists(dest):
+        shutil.copytree(os.path.dirname(path), dest)
+        with open(os.path.join(dest, "result.json"), "w") as f:
+            json.dump({**result, "name": row}, f, indent=1)
+        print(f"{row} seed 1: the tuning run {os.path.basename(os.path.dirname(path))}")
+EOF
 python "$ROOT/scripts/sweep.py" ner-table1 --work "$WORK/table" --seeds "$SEEDS" "${COMMON[@]}" \
   --row-settings "$WORK/settings.json"
