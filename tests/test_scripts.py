@@ -35,14 +35,19 @@ def test_figure1_soft_objective_meets_the_hard_one_at_large_alpha(
     assert sum(abs(s - h) > 1e-4 for s, h in zip(smooth, hard)) >= 0.5 * len(hard)
 
 
-def test_benchmark_prints_every_mode_at_every_tf_prob_against_the_reference(tmp_path):
+def tiny_lstm_benchmark(tmp_path, *args):
+    """scripts/benchmark.py at toy sizes, one update of each row: (printed, JSON record)."""
     out = tmp_path / "bench.json"
     printed = run_script("benchmark.py", "--vocab", "60", "--dim", "8", "--batch-size", "4",
                          "--length", "5", "--updates", "1", "--warmup", "0", "--repeats", "1",
-                         "--threads", "1", "--modes", "reference", "teacher_forcing", "hard_greedy",
-                         "soft_sample", "--json", str(out))
+                         "--threads", "1", *args, "--json", str(out))
     with open(out) as f:
-        result = json.load(f)
+        return printed, json.load(f)
+
+
+def test_benchmark_prints_every_mode_at_every_tf_prob_against_the_reference(tmp_path):
+    printed, result = tiny_lstm_benchmark(
+        tmp_path, "--modes", "reference", "teacher_forcing", "hard_greedy", "soft_sample")
     table = result["table"]
     rollins = ["hard_greedy", "soft_sample"]
     expected = ([("reference", None), ("teacher_forcing", None)]
@@ -68,13 +73,9 @@ def test_benchmark_prints_every_mode_at_every_tf_prob_against_the_reference(tmp_
 
 
 def test_benchmark_with_the_papers_additive_attention_counts_its_flops(tmp_path):
-    out = tmp_path / "bench.json"
-    printed = run_script("benchmark.py", "--attention", "additive", "--vocab", "60", "--dim", "8",
-                         "--batch-size", "4", "--length", "5", "--updates", "1", "--warmup", "0",
-                         "--repeats", "1", "--threads", "1", "--modes", "reference",
-                         "teacher_forcing", "--json", str(out))
-    with open(out) as f:
-        table = json.load(f)["table"]
+    printed, result = tiny_lstm_benchmark(
+        tmp_path, "--attention", "additive", "--modes", "reference", "teacher_forcing")
+    table = result["table"]
     assert "lstm_relaxed with additive attention" in printed
     assert table[1]["mode"] == "teacher_forcing" and table[1]["flop_floor"] > 1.0
 
