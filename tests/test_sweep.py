@@ -319,3 +319,11 @@ def test_batches_per_epoch_follows_fairseqs_batching(sweep):
     # fairseq's batches: length-sorted, a batch grows while (size + 1) x longest fits
     assert sweep.batches_per_epoch([3, 3, 3, 4, 4, 10], max_tokens=10) == 3  # 333 | 44 | 10
     assert sweep.batches_per_epoch([5] * 10, max_tokens=20) == 3  # 4 + 4 + 2
+
+
+def test_table2_varies_k_and_has_cross_entropy_as_its_paired_reference(sweep):
+    rows = sweep.table2(1.0, 1.5)
+    assert [name for name, _ in rows] == ["Baseline CE", "k = 100", "k = 10", "k = 1", "always"]
+    assert rows[0][1] == ["--rollin", "teacher_forcing"]
+    assert rows[2][1][-2:] == ["--teacher-forcing-k", "10"]
+    assert sweep.CE_ROW in sweep.REFERENCE_ROWS  # so every k row gets its paired difference
