@@ -27,6 +27,11 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PYTHON=${PYTHON:-python}
 export ARCH=${ARCH:-transformer_relaxed}
 export WARMUP_UPDATES=${WARMUP_UPDATES:-1000}
+case "$ARCH" in
+  transformer_relaxed*) ;;
+  *) echo "transformer_compare.sh: ARCH must be transformer_relaxed or a transformer_relaxed_* preset, got $ARCH" >&2
+     exit 2 ;;
+esac
 if [ "$ARCH" = transformer_relaxed ]; then
   DEFAULT_SIZE="--encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 \
 --decoder-embed-dim 256 --encoder-ffn-embed-dim 512 --decoder-ffn-embed-dim 512 \
@@ -35,11 +40,6 @@ else
   DEFAULT_SIZE=""
 fi
 read -r -a SIZE_ARGS <<< "${SIZE-$DEFAULT_SIZE}"
-case "$ARCH" in
-  transformer_relaxed*) ;;
-  *) echo "transformer_compare.sh: ARCH must be transformer_relaxed or a transformer_relaxed_* preset, got $ARCH" >&2
-     exit 2 ;;
-esac
 SEEDS=${SEEDS:-3}
 RUNS="$WORK/runs"
 CE="Baseline CE"

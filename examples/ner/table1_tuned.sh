@@ -80,14 +80,16 @@ merge "$WORK/settings.json" "$WORK"/tune/{ce,bengio_greedy,bengio_sample,anneale
   "$WORK/tune/detached.json"
 # a row's seed-1 run with its tuned settings is the tuning run that chose them (runs are
 # deterministic given the seed: the same scores to the last digit): read it back, not again
-python - "$WORK" <<'EOF'
-import glob, json, os, re, shlex, shutil, sys
+python - "$WORK" "$ROOT/scripts" <<'EOF'
+import glob, json, os, shlex, shutil, sys
 work = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+from sweep import slug  # the sweep's own run-folder names
 settings = {row: shlex.split(args) for row, args in json.load(open(f"{work}/settings.json")).items()}
 for path in sorted(glob.glob(f"{work}/tune/*/runs/*.seed1/result.json")):
     result = json.load(open(path))
     row = result["name"].rsplit(" [", 1)[0]
-    dest = os.path.join(work, "table", "runs", re.sub(r"[^a-z0-9]+", "_", row.lower()).strip("_") + ".seed1")
+    dest = os.path.join(work, "table", "runs", f"{slug(row)}.seed1")
     if settings.get(row) == result["row_args"] and not os.path.exists(dest):
         shutil.copytree(os.path.dirname(path), dest)
         with open(os.path.join(dest, "result.json"), "w") as f:
