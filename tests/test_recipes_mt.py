@@ -384,3 +384,59 @@ def test_ranks_share_the_schedule_but_not_the_noise(tmp_path):
     assert r0["alpha"] == r1["alpha"] == pytest.approx(2.0 * 1.5 ** 2)
     assert r0["flips"] != r1["flips"]
     assert r0["noise"] != r1["noise"]
+
+
+def test_tuned_mt_table_searches_coordinates_and_shares_counterparts(multi30k_data, tmp_path):
+    """examples/multi30k/table1_tuned.sh with one value per grid: soft greedy's alpha and
+    clip grids start from the earlier grid's best, the sample and annealed rows take their
+    greedy counterpart's settings (the annealed ones without its alpha), and every tuned
+    row's seed-1 run in the table is its tuning run, read back."""
+    data, _ = multi30k_data
+    work = tmp_path / "t1"
+    out = run_recipe("multi30k/table1_tuned.sh", data, work, timeout=1500,
+                     env={"UNITS": "16", "EPOCHS": "2", "SEEDS": "1", "MAX_TOKENS": "1000",
+                          "FINALS": "0.5", "ALPHAS": "1", "CE_CLIPS": "5", "CLIPS": "25",
+                          "CREDIT_SCALES": "0.25"})
+    settings = json.loads((work / "settings.json").read_text())
+    soft = settings["alpha-soft fixed greedy"].split()
+    assert soft[:2] == ["--teacher-forcing-final", "0.5"]
+    # the clip grid ran from the alpha grid's best, so it is in every later row
+    best_alpha = json.loads((work / "tune" / "soft_greedy_alpha_best.json").read_text())
+    if "--clip-norm" in soft:
+        assert " ".join(soft[:-2]) == best_alpha["alpha-soft fixed greedy"]
+    assert settings["alpha-soft fixed sample"] == settings["alpha-soft fixed greedy"]
+    assert settings["alpha-soft fixed greedy, detached"] == settings["alpha-soft fixed greedy"]
+    assert settings["alpha-soft fixed greedy, bounded credit"] == (
+        settings["alpha-soft fixed greedy"] + " --credit-scale 0.25")
+    assert "--alpha " not in settings["alpha-soft annealed greedy"] + " "
+    assert settings["alpha-soft annealed sample"] == settings["alpha-soft annealed greedy"]
+    assert settings["Bengio et al. (2015) sample"] == settings["Bengio et al. (2015) greedy"]
+    assert settings["Baseline CE"] == "--clip-norm 5"
+    table = json.loads((work / "table" / "results.json").read_text())
+    assert len(table["summary"]) == 11 and not any(s.get("failed") for s in table["summary"])
+    # CE, Bengio greedy, straight-through greedy, soft greedy and bounded: read back
+    assert out.count("finished earlier, read back") == 5
+    run_log = (work / "table" / "runs" / "alpha_soft_fixed_sample.seed1" / "run.log").read_text()
+    assert re.search(r"--rollin soft_sample .*--max-tokens 1000 .*--decoder-attention-dim 16 "
+                     r".*--teacher-forcing-final 0.5", run_log)
+
+
+BEST_OF = """
+source "$1/examples/table1_tuning.sh"
+WORK=$2
+best_of "$WORK/best.json" "row" first second
+"""
+
+
+def test_best_of_takes_the_best_dev_score_over_several_grids(tmp_path):
+    """A coordinate search's best may be in an earlier grid than the last one."""
+    for grid, points in (("first", [("a", 70.0), ("b", 72.5)]),
+                         ("second", [("c", 71.0), ("d", 90.0, True)])):  # d failed
+        os.makedirs(tmp_path / "tune" / grid)
+        summary = [{"name": f"row [{p[0]}]", "row_args": ["--x", p[0]], "dev_mean": p[1],
+                    **({"failed": True} if len(p) > 2 else {})} for p in points]
+        (tmp_path / "tune" / grid / "grid.json").write_text(json.dumps({"summary": summary}))
+    result = subprocess.run(["bash", "-c", BEST_OF, "-", ROOT, str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "best.json").read_text()) == {"row": "--x b"}

@@ -1,0 +1,91 @@
+# Table 1 under the sweep protocol, every row's settings tuned on dev first (issue #9): the
+# pieces shared by examples/ner/table1_tuned.sh and examples/multi30k/table1_tuned.sh, which
+# source this file and say which grids to run. Before calling them the caller sets
+#   ROOT   the repository,   TABLE  the sweep table (ner-table1, mt-table1),
+#   WORK   the work folder,  SWEEP  (array) the sweep arguments of every run: the data option,
+#          the cap, the schedule's form, --parallel and any fairseq-train arguments,
+#   SEEDS  seeds of the final table.
+# Tuning runs use seed 1 and live in WORK/tune/DIR; the table in WORK/table. Every step
+# resumes (sweep.py reads finished runs back), so the caller's script can be run again.
+
+# tune_grid DIR ROW [sweep args...]: one dev grid of one row (seed 1), in WORK/tune/DIR
+tune_grid() {
+  local dir=$1 row=$2
+  shift 2
+  "${PYTHON:-python}" "$ROOT/scripts/sweep.py" "$TABLE" --work "$WORK/tune/$dir" --seeds 1 "${SWEEP[@]}" \
+    --grid-row "$row" "$@"
+}
+
+# best_of OUT.json ROW DIR...: ROW's setting with the best dev score over the grids in
+# WORK/tune/DIR... (a coordinate search: each later grid starts from an earlier grid's best
+# and leaves out the value that run already had, so the best may be in any of them)
+best_of() {
+  "${PYTHON:-python}" - "$WORK/tune" "$@" <<'EOF'
+import json, os, sys
+tune, out, row, dirs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+points = [point for d in dirs
+          for point in json.load(open(os.path.join(tune, d, "grid.json")))["summary"]
+          if not point.get("failed")]
+if not points:
+    sys.exit(f"best_of {row}: no finished run in {dirs}")
+best = max(points, key=lambda point: point["dev_mean"])
+with open(out, "w") as f:
+    json.dump({row: " ".join(best["row_args"])}, f, indent=1)
+print(f"{row}: best on dev over {', '.join(dirs)}: {best['name']} ({best['dev_mean']:.2f})")
+EOF
+}
+
+# credit_rows_from SOFT_GREEDY_BEST.json: the bounded-credit and detached rows start from
+# soft greedy's tuned settings (WORK/tune/bounded_base.json, WORK/tune/detached.json), so
+# that each differs from it only in the credit-assignment gradient (scaled, or cut)
+credit_rows_from() {
+  "${PYTHON:-python}" - "$1" "$WORK/tune" <<'EOF'
+import json, os, sys
+best = json.load(open(sys.argv[1]))["alpha-soft fixed greedy"]
+for name, row in (("bounded_base", "alpha-soft fixed greedy, bounded credit"),
+                  ("detached", "alpha-soft fixed greedy, detached")):
+    with open(os.path.join(sys.argv[2], name + ".json"), "w") as f:
+        json.dump({row: best}, f)
+EOF
+}
+
+# merge_settings FILE.json...: WORK/settings.json, one --row-settings file from several
+merge_settings() {
+  "${PYTHON:-python}" - "$WORK/settings.json" "$@" <<'EOF'
+import json, sys
+merged = {}
+for path in sys.argv[2:]:
+    with open(path) as f:
+        merged.update(json.load(f))
+with open(sys.argv[1], "w") as f:
+    json.dump(merged, f, indent=1)
+EOF
+}
+
+# a row's seed-1 run with its tuned settings is the tuning run that chose them (runs are
+# deterministic given the seed: the same scores to the last digit): read it back, not again
+reuse_tuning_runs() {
+  "${PYTHON:-python}" - "$WORK" "$ROOT/scripts" <<'EOF'
+import glob, json, os, shlex, shutil, sys
+work = sys.argv[1]
+sys.path.insert(0, sys.argv[2])
+from sweep import slug  # the sweep's own run-folder names
+settings = {row: shlex.split(args) for row, args in json.load(open(f"{work}/settings.json")).items()}
+for path in sorted(glob.glob(f"{work}/tune/*/runs/*.seed1/result.json")):
+    result = json.load(open(path))
+    row = result["name"].rsplit(" [", 1)[0]
+    dest = os.path.join(work, "table", "runs", f"{slug(row)}.seed1")
+    if settings.get(row) == result["row_args"] and not os.path.exists(dest):
+        shutil.copytree(os.path.dirname(path), dest)
+        with open(os.path.join(dest, "result.json"), "w") as f:
+            json.dump({**result, "name": row}, f, indent=1)
+        print(f"{row} seed 1: the tuning run {os.path.basename(os.path.dirname(path))}")
+EOF
+}
+
+# the table: every row with its tuned settings (WORK/settings.json), SEEDS seeds
+tuned_table() {
+  reuse_tuning_runs
+  "${PYTHON:-python}" "$ROOT/scripts/sweep.py" "$TABLE" --work "$WORK/table" --seeds "$SEEDS" "${SWEEP[@]}" \
+    --row-settings "$WORK/settings.json"
+}
