@@ -12,8 +12,8 @@
 tune_grid() {
   local dir=$1 row=$2
   shift 2
-  "${PYTHON:-python}" "$ROOT/scripts/sweep.py" "$TABLE" --work "$WORK/tune/$dir" --seeds 1 "${SWEEP[@]}" \
-    --grid-row "$row" "$@"
+  "${PYTHON:-python}" "$ROOT/scripts/sweep.py" "$TABLE" --work "$WORK/tune/$dir" --seeds 1 \
+    "${SWEEP[@]}" --grid-row "$row" "$@"
 }
 
 # best_of OUT.json ROW DIR...: ROW's setting with the best dev score over the grids in
@@ -70,7 +70,8 @@ import glob, json, os, shlex, shutil, sys
 work = sys.argv[1]
 sys.path.insert(0, sys.argv[2])
 from sweep import slug  # the sweep's own run-folder names
-settings = {row: shlex.split(args) for row, args in json.load(open(f"{work}/settings.json")).items()}
+with open(f"{work}/settings.json") as f:
+    settings = {row: shlex.split(args) for row, args in json.load(f).items()}
 for path in sorted(glob.glob(f"{work}/tune/*/runs/*.seed1/result.json")):
     result = json.load(open(path))
     row = result["name"].rsplit(" [", 1)[0]
@@ -86,6 +87,6 @@ EOF
 # the table: every row with its tuned settings (WORK/settings.json), SEEDS seeds
 tuned_table() {
   reuse_tuning_runs
-  "${PYTHON:-python}" "$ROOT/scripts/sweep.py" "$TABLE" --work "$WORK/table" --seeds "$SEEDS" "${SWEEP[@]}" \
-    --row-settings "$WORK/settings.json"
+  "${PYTHON:-python}" "$ROOT/scripts/sweep.py" "$TABLE" --work "$WORK/table" --seeds "$SEEDS" \
+    "${SWEEP[@]}" --row-settings "$WORK/settings.json"
 }

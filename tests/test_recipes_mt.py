@@ -417,8 +417,9 @@ def test_tuned_mt_table_searches_coordinates_and_shares_counterparts(multi30k_da
     # CE, Bengio greedy, straight-through greedy, soft greedy and bounded: read back
     assert out.count("finished earlier, read back") == 5
     run_log = (work / "table" / "runs" / "alpha_soft_fixed_sample.seed1" / "run.log").read_text()
-    assert re.search(r"--rollin soft_sample .*--max-tokens 1000 --clip-norm 5 .*--decoder-attention-dim 16 "
-                     r".*--teacher-forcing-final 0.5", run_log)
+    # the base --clip-norm 5 and the sizes, then the row's borrowed settings
+    assert re.search(r"--rollin soft_sample .*--max-tokens 1000 --clip-norm 5 "
+                     r".*--decoder-attention-dim 16 .*--teacher-forcing-final 0.5", run_log)
 
 
 BEST_OF = """
