@@ -40,7 +40,7 @@ from .relax import (
     straight_through_greedy_embedding,
     straight_through_sample_embedding,
 )
-from .rollin import RollinSchedule
+from .rollin import DECAY_DEFAULTS, RollinSchedule
 from .schedules import (
     FINAL_DERIVABLE_SCHEDULES,
     SCHEDULE_UNITS,
@@ -74,6 +74,7 @@ __all__ = [
     "straight_through",
     "straight_through_greedy_embedding",
     "straight_through_sample_embedding",
+    "DECAY_DEFAULTS",
     "RollinSchedule",
     "FINAL_DERIVABLE_SCHEDULES",
     "SCHEDULE_UNITS",

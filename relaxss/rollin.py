@@ -40,6 +40,9 @@ from .schedules import (
 DERIVED_OPTIONS = {"k": ("teacher_forcing_k", "--teacher-forcing-k"),
                    "slope": ("teacher_forcing_slope", "--teacher-forcing-slope"),
                    "rate": ("teacher_forcing_rate", "--teacher-forcing-rate")}
+# the decay parameters when neither they nor --teacher-forcing-final are given (the fields
+# default to None, so that one given equal to its default still counts as given)
+DECAY_DEFAULTS = {"k": 10.0, "slope": 0.1, "rate": 0.9}
 
 
 def option_name(field_name: str) -> str:
@@ -64,10 +67,10 @@ class RollinSchedule:
 
     rollin: str = "soft_greedy"
     teacher_forcing_schedule: str = "inverse_sigmoid"
-    teacher_forcing_k: float = 10.0
+    teacher_forcing_k: Optional[float] = None  # None: DECAY_DEFAULTS, or derived from final
     teacher_forcing_start: float = 1.0
-    teacher_forcing_slope: float = 0.1
-    teacher_forcing_rate: float = 0.9
+    teacher_forcing_slope: Optional[float] = None
+    teacher_forcing_rate: Optional[float] = None
     teacher_forcing_min: float = 0.0
     teacher_forcing_final: Optional[float] = None
     schedule_unit: str = "epoch"
@@ -116,18 +119,19 @@ class RollinSchedule:
         require(self.alpha_max is None or self.alpha_max >= self.alpha,
                 f"--alpha-max ({self.alpha_max}) must be >= --alpha ({self.alpha}): the cap "
                 f"would replace --alpha from the first update on")
+        given = self.given_decay
         if self.teacher_forcing_schedule == "inverse_sigmoid":
-            require(self.teacher_forcing_k > 0,
+            require(given["k"] > 0,
                     f"--teacher-forcing-k must be > 0 for the inverse_sigmoid schedule, "
-                    f"got {self.teacher_forcing_k}")
+                    f"got {given['k']}")
         for name in ("teacher_forcing_start", "teacher_forcing_min"):
             value = getattr(self, name)
             require(0.0 <= value <= 1.0,
                     f"{option_name(name)} is a probability in [0, 1], got {value}")
-        require(0.0 < self.teacher_forcing_rate <= 1.0,
-                f"--teacher-forcing-rate must lie in (0, 1], got {self.teacher_forcing_rate}")
-        require(self.teacher_forcing_slope >= 0,
-                f"--teacher-forcing-slope must be >= 0, got {self.teacher_forcing_slope}")
+        require(0.0 < given["rate"] <= 1.0,
+                f"--teacher-forcing-rate must lie in (0, 1], got {given['rate']}")
+        require(given["slope"] >= 0,
+                f"--teacher-forcing-slope must be >= 0, got {given['slope']}")
         if self.teacher_forcing_final is not None:
             self._check_final(require)
         require(self.relax_top_k >= 0, f"--relax-top-k must be >= 0, got {self.relax_top_k}")
@@ -145,7 +149,7 @@ class RollinSchedule:
                 f"{schedule}, which has no decay to derive; use it with "
                 f"{', '.join(FINAL_DERIVABLE_SCHEDULES)}")
         name, option = DERIVED_OPTIONS[FINAL_DERIVABLE_SCHEDULES[schedule]]
-        require(getattr(self, name) == _DEFAULTS[name],
+        require(getattr(self, name) is None,
                 f"--teacher-forcing-final {final} and {option} {getattr(self, name)} both set "
                 f"the decay of the {schedule} schedule: give only one of them")
         limit_option = "--max-update" if self.schedule_unit == "update" else "--max-epoch"
@@ -192,11 +196,16 @@ class RollinSchedule:
         keyword arguments of :func:`~relaxss.schedules.teacher_forcing_prob`): as
         given, or, with ``teacher_forcing_final``, the one the schedule uses
         derived (once) so that it reaches that value at :attr:`end_time`."""
-        decay = {"k": self.teacher_forcing_k, "slope": self.teacher_forcing_slope,
-                 "rate": self.teacher_forcing_rate}
+        decay = dict(self.given_decay)
         if self.teacher_forcing_final is not None:
             decay.update(self._derived_decay)
         return decay
+
+    @property
+    def given_decay(self) -> Dict[str, float]:
+        """The decay parameters as given, :data:`DECAY_DEFAULTS` for those not given."""
+        return {name: DECAY_DEFAULTS[name] if getattr(self, field) is None
+                else getattr(self, field) for name, (field, _) in DERIVED_OPTIONS.items()}
 
     @functools.cached_property
     def _derived_decay(self) -> Dict[str, float]:

@@ -389,6 +389,11 @@ def test_without_final_nothing_is_derived(task, caplog):
         # ambiguous: the parameter it derives given as well
         (dict(teacher_forcing_k=100.0),
          "--teacher-forcing-final 0.3 and --teacher-forcing-k 100.0 both set"),
+        # given equal to its default still counts as given
+        (dict(teacher_forcing_k=10.0),
+         "--teacher-forcing-final 0.3 and --teacher-forcing-k 10.0 both set"),
+        (dict(teacher_forcing_schedule="exponential", teacher_forcing_rate=0.9),
+         "--teacher-forcing-final 0.3 and --teacher-forcing-rate 0.9 both set"),
         (dict(teacher_forcing_schedule="linear", teacher_forcing_slope=0.01),
          "--teacher-forcing-final 0.3 and --teacher-forcing-slope 0.01 both set"),
         (dict(teacher_forcing_schedule="exponential", teacher_forcing_rate=0.99),

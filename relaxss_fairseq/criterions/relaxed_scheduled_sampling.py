@@ -29,6 +29,7 @@ from fairseq.logging import metrics
 from omegaconf import II
 
 from relaxss import (
+    DECAY_DEFAULTS,
     ROLLIN_MODES,
     SCHEDULE_UNITS,
     TEACHER_FORCING_SCHEDULES,
@@ -64,23 +65,28 @@ class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
             "exponential start*rate^t, constant start, always 0 (never gold)"
         },
     )
-    teacher_forcing_k: float = field(
+    teacher_forcing_k: Optional[float] = field(
         default=DEFAULTS.teacher_forcing_k,
         metadata={"help": "decay strength k of the inverse_sigmoid schedule (> 0); "
-                  "larger k decays more gently (paper Table 2: 100, 10, 1)"},
+                  "larger k decays more gently (paper Table 2: 100, 10, 1). "
+                  f"Default: {DECAY_DEFAULTS['k']:g}, or derived from --teacher-forcing-final"},
     )
     teacher_forcing_start: float = field(
         default=DEFAULTS.teacher_forcing_start,
         metadata={"help": "gold probability at t=0 for the linear and exponential "
                   "schedules, and the value of the constant schedule"},
     )
-    teacher_forcing_slope: float = field(
+    teacher_forcing_slope: Optional[float] = field(
         default=DEFAULTS.teacher_forcing_slope,
-        metadata={"help": "decrease of the gold probability per unit of t (linear)"},
+        metadata={"help": "decrease of the gold probability per unit of t (linear). "
+                  f"Default: {DECAY_DEFAULTS['slope']:g}, or derived from "
+                  "--teacher-forcing-final"},
     )
-    teacher_forcing_rate: float = field(
+    teacher_forcing_rate: Optional[float] = field(
         default=DEFAULTS.teacher_forcing_rate,
-        metadata={"help": "factor applied per unit of t (exponential), in (0, 1]"},
+        metadata={"help": "factor applied per unit of t (exponential), in (0, 1]. "
+                  f"Default: {DECAY_DEFAULTS['rate']:g}, or derived from "
+                  "--teacher-forcing-final"},
     )
     teacher_forcing_min: float = field(
         default=DEFAULTS.teacher_forcing_min,
