@@ -49,7 +49,8 @@ mt_train_defaults() {
   if mt_is_transformer; then  # fairseq's IWSLT14 Transformer recipe (examples/translation)
     : "${LR:=0.0005}" "${CLIP_NORM:=0.0}" "${LABEL_SMOOTHING:=0.1}" "${WARMUP_UPDATES:=4000}"
   fi
-  : "${ROLLIN:=soft_greedy}" "${SCHEDULE:=inverse_sigmoid}" "${K:=10}" "${SCHEDULE_UNIT:=epoch}"
+  # K: unset leaves the criterion's k (10), and lets --teacher-forcing-final derive it
+  : "${ROLLIN:=soft_greedy}" "${SCHEDULE:=inverse_sigmoid}" "${SCHEDULE_UNIT:=epoch}"
   : "${GOLD_WARMUP_EPOCHS:=1}" "${ALPHA:=10}" "${ALPHA_ANNEAL_RATE:=1.0}" "${LABEL_SMOOTHING:=0}"
   : "${LR:=0.001}" "${CLIP_NORM:=1.0}" "${MAX_TOKENS:=4000}" "${MAX_EPOCH:=20}" "${SEED:=1}"
   : "${LOG_INTERVAL:=100}"
@@ -68,7 +69,7 @@ mt_train() {
     "$data/bin" --user-dir "$USER_DIR" --arch "$ARCH"
     --source-lang "$SRC" --target-lang "$TGT"
     --criterion relaxed_scheduled_sampling --rollin "$ROLLIN"
-    --teacher-forcing-schedule "$SCHEDULE" --teacher-forcing-k "$K"
+    --teacher-forcing-schedule "$SCHEDULE"
     --schedule-unit "$SCHEDULE_UNIT" --gold-warmup-epochs "$GOLD_WARMUP_EPOCHS"
     --alpha "$ALPHA" --alpha-anneal-rate "$ALPHA_ANNEAL_RATE"
     --label-smoothing "$LABEL_SMOOTHING"
@@ -78,6 +79,7 @@ mt_train() {
     --save-dir "$save" --no-epoch-checkpoints
     --log-format simple --log-interval "$LOG_INTERVAL" --no-progress-bar
   )
+  if [ -n "${K:-}" ]; then args+=(--teacher-forcing-k "$K"); fi
   if [ -n "${ALPHA_MAX:-}" ]; then args+=(--alpha-max "$ALPHA_MAX"); fi
   if mt_is_transformer; then
     args+=(--lr-scheduler inverse_sqrt --warmup-updates "$WARMUP_UPDATES"

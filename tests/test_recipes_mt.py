@@ -387,15 +387,15 @@ def test_ranks_share_the_schedule_but_not_the_noise(tmp_path):
 
 
 def test_tuned_mt_table_searches_coordinates_and_shares_counterparts(multi30k_data, tmp_path):
-    """examples/multi30k/table1_tuned.sh with one value per grid: soft greedy's alpha and
-    clip grids start from the earlier grid's best, the sample and annealed rows take their
+    """examples/multi30k/table1_tuned.sh with one value per grid: soft greedy's warm-up, alpha
+    and clip grids start from the earlier grid's best, the sample and annealed rows take their
     greedy counterpart's settings (the annealed ones without its alpha), and every tuned
     row's seed-1 run in the table is its tuning run, read back."""
     data, _ = multi30k_data
     work = tmp_path / "t1"
     out = run_recipe("multi30k/table1_tuned.sh", data, work, timeout=1500,
                      env={"UNITS": "16", "EPOCHS": "2", "SEEDS": "1", "MAX_TOKENS": "1000",
-                          "FINALS": "0.5", "ALPHAS": "1", "CE_CLIPS": "25", "CLIPS": "1",
+                          "FINALS": "0.5", "WARMUPS": "0", "ALPHAS": "1", "CE_CLIPS": "25", "CLIPS": "1",
                           "CREDIT_SCALES": "0.25"})
     settings = json.loads((work / "settings.json").read_text())
     soft = settings["alpha-soft fixed greedy"].split()
@@ -408,7 +408,14 @@ def test_tuned_mt_table_searches_coordinates_and_shares_counterparts(multi30k_da
     assert settings["alpha-soft fixed greedy, detached"] == settings["alpha-soft fixed greedy"]
     assert settings["alpha-soft fixed greedy, bounded credit"] == (
         settings["alpha-soft fixed greedy"] + " --credit-scale 0.25")
-    assert "--alpha " not in settings["alpha-soft annealed greedy"] + " "
+    # the warm-up grid ran for each greedy row, from its share grid's best
+    for row in ("soft_greedy", "bengio_greedy", "st_greedy"):
+        (share,) = json.loads((work / "tune" / row / "grid_best.json").read_text()).values()
+        warmup = json.loads((work / "tune" / f"{row}_warmup" / "grid.json").read_text())
+        assert [point["row_args"] for point in warmup["summary"]] == [
+            [*share.split(), "--gold-warmup-epochs", "0"]]
+    assert settings["alpha-soft annealed greedy"] == re.sub(
+        r"--alpha \S+ ?", "", settings["alpha-soft fixed greedy"]).strip()
     assert settings["alpha-soft annealed sample"] == settings["alpha-soft annealed greedy"]
     assert settings["Bengio et al. (2015) sample"] == settings["Bengio et al. (2015) greedy"]
     assert settings["Baseline CE"] == "--clip-norm 25"

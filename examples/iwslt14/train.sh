@@ -6,7 +6,8 @@
 # Extra arguments come last and override the defaults below (e.g. --max-epoch 1).
 # Criterion settings (environment; defaults = the plugin's defaults):
 #   ROLLIN=soft_greedy     teacher_forcing | hard_greedy | hard_sample | soft_greedy | soft_sample
-#   SCHEDULE=inverse_sigmoid  K=10  SCHEDULE_UNIT=epoch  GOLD_WARMUP_EPOCHS=1
+#   SCHEDULE=inverse_sigmoid  K=(unset: the plugin's 10, or derived by --teacher-forcing-final)
+#   SCHEDULE_UNIT=epoch  GOLD_WARMUP_EPOCHS=1
 #   ALPHA=10  ALPHA_ANNEAL_RATE=1.0  ALPHA_MAX=(none)  LABEL_SMOOTHING=0
 # Optimisation (not given by the paper; usual LSTM NMT settings):
 #   LR=0.001 (adam)  CLIP_NORM=1.0  MAX_TOKENS=4000 (per process)  MAX_EPOCH=20  SEED=1
