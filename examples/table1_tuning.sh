@@ -20,17 +20,20 @@ tune_grid() {
 # WORK/tune/DIR... (a coordinate search: each later grid starts from an earlier grid's best
 # and leaves out the value that run already had, so the best may be in any of them)
 best_of() {
-  "${PYTHON:-python}" - "$WORK/tune" "$@" <<'EOF'
-import json, os, sys
-tune, out, row, dirs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-points = [point for d in dirs
-          for point in json.load(open(os.path.join(tune, d, "grid.json")))["summary"]
-          if not point.get("failed")]
-if not points:
+  "${PYTHON:-python}" - "$WORK/tune" "$ROOT/scripts" "$@" <<'EOF'
+import json, os, shlex, sys
+tune, out, row, dirs = sys.argv[1], sys.argv[3], sys.argv[4], sys.argv[5:]
+sys.path.insert(0, sys.argv[2])
+from sweep import best_grid_point  # the rule the sweep's own grid_best.json follows
+points = []
+for d in dirs:
+    with open(os.path.join(tune, d, "grid.json")) as f:
+        points += json.load(f)["summary"]
+best = best_grid_point(points)
+if best is None:
     sys.exit(f"best_of {row}: no finished run in {dirs}")
-best = max(points, key=lambda point: point["dev_mean"])
 with open(out, "w") as f:
-    json.dump({row: " ".join(best["row_args"])}, f, indent=1)
+    json.dump({row: shlex.join(best["row_args"])}, f, indent=1)
 print(f"{row}: best on dev over {', '.join(dirs)}: {best['name']} ({best['dev_mean']:.2f})")
 EOF
 }

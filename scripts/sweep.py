@@ -750,6 +750,12 @@ def grid_rows(row, grid_specs, base_row_args):
     return rows, row_args_of
 
 
+def best_grid_point(summary):
+    """The grid point (a summary entry) with the best mean dev score; None if all failed."""
+    scored = [s for s in summary if not s.get("failed")]
+    return max(scored, key=lambda s: s["dev_mean"]) if scored else None
+
+
 def run_sweep(task, rows, opts):
     """Runs every (row, seed), writes the table(s) and curves; returns the failed jobs."""
     row_args_of = getattr(opts, "row_args_of", {})
@@ -764,9 +770,8 @@ def run_sweep(task, rows, opts):
     results = [r for r in results if r is not None]
     if getattr(opts, "grid_mode", False):
         summary = write_table(task, rows, results, opts, stem="grid", json_name="grid.json")
-        scored = [s for s in summary if not s.get("failed")]
-        if scored:
-            best = max(scored, key=lambda s: s["dev_mean"])
+        best = best_grid_point(summary)
+        if best:
             base = opts.grid_row
             with open(os.path.join(opts.work, "grid_best.json"), "w") as f:
                 json.dump({base: shlex.join(row_args_of[best["name"]])}, f, indent=1)

@@ -431,6 +431,7 @@ def test_tuned_mt_table_searches_coordinates_and_shares_counterparts(multi30k_da
 
 BEST_OF = """
 source "$1/examples/table1_tuning.sh"
+ROOT=$1
 WORK=$2
 best_of "$WORK/best.json" "row" first second
 """
