@@ -68,10 +68,9 @@ def test_resume_from_checkpoint_last_continues_the_schedule(toy_data_bin, tmp_pa
         t = epoch - 1
         assert resumed[epoch]["train_tf_prob"] == pytest.approx(2 / (2 + math.exp(t / 2)), abs=1e-4)
         assert resumed[epoch]["train_alpha"] == min(2 * 2**t, 6)
-        for key in ("train_tf_prob", "train_alpha", "train_model_fed"):
+        # same batches, flips and noise (relaxss_fairseq.exact_resume): equal to the digit
+        for key in ("train_tf_prob", "train_alpha", "train_model_fed", "train_loss"):
             assert resumed[epoch][key] == straight[epoch][key], key
-        # same batches, flips and noise: the loss agrees up to float round-off
-        assert resumed[epoch]["train_loss"] == pytest.approx(straight[epoch]["train_loss"], abs=0.01)
 
 
 def inner_records(log: str):

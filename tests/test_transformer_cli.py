@@ -86,10 +86,10 @@ def test_resume_continues_the_schedule(toy_data_bin, tmp_path):
     train(toy_data_bin, tmp_path / "resumed", *settings, max_epoch=2)
     resumed = epoch_stats(train(toy_data_bin, tmp_path / "resumed", *settings, max_epoch=3))
     assert sorted(resumed) == [3]
-    for key in ("train_tf_prob", "train_alpha", "train_model_fed"):
+    # same batches, flips and noise (relaxss_fairseq.exact_resume): equal to the digit
+    for key in ("train_tf_prob", "train_alpha", "train_model_fed", "train_loss"):
         assert resumed[3][key] == straight[3][key], key
     assert resumed[3]["train_tf_prob"] == pytest.approx(2 / (2 + math.exp(1.0)), abs=1e-4)
-    assert resumed[3]["train_loss"] == pytest.approx(straight[3]["train_loss"], abs=0.01)
 
 
 def test_rollin_passes_zero_stops_naming_the_option(toy_data_bin, tmp_path):
