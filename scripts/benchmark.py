@@ -88,7 +88,23 @@ def transformer_args(opts, arch):
     return args
 
 
-def build_transformer(opts, row, task):
+def relaxed_criterion(opts, mode, tf_prob, task):
+    """relaxed_scheduled_sampling at a constant ``tf_prob``, past the gold warm-up."""
+    from relaxss_fairseq.criterions.relaxed_scheduled_sampling import (
+        RelaxedScheduledSamplingConfig, RelaxedScheduledSamplingCriterion)
+
+    config = RelaxedScheduledSamplingConfig(
+        sentence_avg=False, seed=1, rollin=mode, teacher_forcing_schedule="constant",
+        teacher_forcing_start=tf_prob, gold_warmup_epochs=0, alpha=10.0,
+        relax_top_k=opts.relax_top_k if mode in RELAXED else 0,
+        label_smoothing=0.1 if opts.model == "transformer" else 0.0,
+    )
+    criterion = RelaxedScheduledSamplingCriterion(config, task)
+    criterion.set_epoch(2)
+    return criterion
+
+
+def build_transformer(opts, row, task, tf_prob):
     """Stock transformer + label-smoothed CE, or transformer_relaxed with 2 passes."""
     from fairseq.criterions.label_smoothed_cross_entropy import (
         LabelSmoothedCrossEntropyCriterion)
@@ -102,7 +118,8 @@ def build_transformer(opts, row, task):
                                                          label_smoothing=0.1)
     args = transformer_args(opts, "transformer_relaxed")
     args.rollin_passes, args.first_pass_grad = 2, not row.endswith(NO_GRAD)
-    return RelaxedTransformerModel.build_model(args, task), None
+    return (RelaxedTransformerModel.build_model(args, task),
+            relaxed_criterion(opts, roll_in_mode(row), tf_prob, task))
 
 
 def build(opts, row, tf_prob):
@@ -113,8 +130,6 @@ def build(opts, row, tf_prob):
     from fairseq.models.lstm import LSTMModel, base_architecture
 
     import relaxss_fairseq  # noqa: F401
-    from relaxss_fairseq.criterions.relaxed_scheduled_sampling import (
-        RelaxedScheduledSamplingConfig, RelaxedScheduledSamplingCriterion)
     from relaxss_fairseq.models.lstm_relaxed import RelaxedLSTMModel, lstm_relaxed_paper_mt
 
     mode = roll_in_mode(row)
@@ -133,7 +148,7 @@ def build(opts, row, tf_prob):
 
     torch.manual_seed(0)
     if opts.model == "transformer":
-        model, criterion = build_transformer(opts, row, task)
+        model, criterion = build_transformer(opts, row, task, tf_prob)
     elif mode == "reference":
         args = model_args(opts, "lstm")
         base_architecture(args)
@@ -143,16 +158,7 @@ def build(opts, row, tf_prob):
         args = model_args(opts, "lstm_relaxed_paper_mt")
         lstm_relaxed_paper_mt(args)
         model = RelaxedLSTMModel.build_model(args, task)
-        criterion = None
-    if criterion is None:
-        config = RelaxedScheduledSamplingConfig(
-            sentence_avg=False, seed=1, rollin=mode, teacher_forcing_schedule="constant",
-            teacher_forcing_start=tf_prob, gold_warmup_epochs=0, alpha=10.0,
-            relax_top_k=opts.relax_top_k if mode in RELAXED else 0,
-            label_smoothing=0.1 if opts.model == "transformer" else 0.0,
-        )
-        criterion = RelaxedScheduledSamplingCriterion(config, task)
-        criterion.set_epoch(2)
+        criterion = relaxed_criterion(opts, mode, tf_prob, task)
 
     generator = torch.Generator().manual_seed(1)
     def sentences(dictionary):
