@@ -122,6 +122,39 @@ def test_hard_greedy_two_passes_equal_stock_decoder_on_predicted_tokens():
     assert torch.allclose(scores[real], expected[real], atol=1e-5)
 
 
+def test_validation_feeds_greedy_decoding_step_by_step_not_passes():
+    """fed_nll_loss's forward is greedy decoding run for the gold length. Oracle: the
+    stock full-sequence decoder on each greedy prefix, one position at a time (no
+    incremental state); a 2-pass roll-in with every position fed differs from it."""
+    task = TinyTask()
+    model = tiny_transformer(task=task).eval()
+    net_input = random_batch(task, seed=2)["net_input"]
+    src, lengths, tokens = (net_input["src_tokens"], net_input["src_lengths"],
+                            net_input["prev_output_tokens"])
+    scores, _ = model.greedy_fed_forward(**net_input)
+
+    prefix, expected = tokens[:, :1], []
+    for _ in range(tokens.size(1)):
+        step, _ = model(src, lengths, prefix)
+        expected.append(step[:, -1])
+        prefix = torch.cat([prefix, step[:, -1].argmax(-1, keepdim=True)], dim=1)
+    expected = torch.stack(expected, dim=1)
+    assert torch.allclose(scores, expected, atol=1e-5)
+    assert torch.equal(scores.argmax(-1), expected.argmax(-1))
+
+    two_passes, _ = model(**net_input, rollin=Rollin("hard_greedy", tf_prob=0.0,
+                                                     generator=generator(0)))
+    assert not torch.allclose(two_passes, expected, atol=1e-3)
+
+    criterion = criterion_for(task, rollin="teacher_forcing", label_smoothing=0.1)
+    _, _, logs = criterion(model, random_batch(task, seed=2))
+    target = random_batch(task, seed=2)["target"]
+    lprobs = torch.log_softmax(expected, -1)
+    nll = -lprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1).masked_fill(
+        target.eq(task.target_dictionary.pad()), 0.0).sum()
+    torch.testing.assert_close(logs["fed_nll_loss"], nll, atol=1e-4, rtol=1e-5)
+
+
 def test_three_passes_feed_each_pass_from_the_previous_one():
     task = TinyTask()
     model = tiny_transformer(task=task, rollin_passes=3).eval()

@@ -318,12 +318,10 @@ class RelaxedScheduledSamplingCriterion(LabelSmoothedCrossEntropyCriterion):
     @torch.no_grad()
     def model_fed_nll(self, model, sample) -> Tensor:
         """Validation diagnostic: the summed NLL of the gold targets when every
-        position is fed the model's own greedy prediction (``hard_greedy`` at
-        ``tf_prob`` 0), the inputs test-time decoding sees; against ``nll_loss``
-        (gold inputs) it shows how much exposure bias costs the model."""
-        always_fed = Rollin("hard_greedy", tf_prob=0.0, layout_order=True,
-                            generator=torch.Generator(sample["target"].device).manual_seed(0))
-        net_output = model(**sample["net_input"], rollin=always_fed)
+        position is fed the model's own greedy prediction (the model's
+        ``greedy_fed_forward``), the inputs test-time decoding sees; against
+        ``nll_loss`` (gold inputs) it shows how much exposure bias costs the model."""
+        net_output = model.greedy_fed_forward(**sample["net_input"])
         _, nll_loss = self.compute_loss(model, net_output, sample, reduce=True)
         return nll_loss.data
 

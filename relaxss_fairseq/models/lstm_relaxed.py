@@ -388,6 +388,15 @@ class RelaxedLSTMModel(LSTMModel):
             rollin=rollin,
         )
 
+    @torch.no_grad()
+    def greedy_fed_forward(self, src_tokens, src_lengths, prev_output_tokens):
+        """Scores when every position is fed the model's own greedy prediction (the
+        ``hard_greedy`` roll-in at ``tf_prob`` 0: the step loop feeds each step the
+        argmax of the step before, as greedy decoding does), for the gold length."""
+        always_fed = Rollin("hard_greedy", tf_prob=0.0, layout_order=True,
+                            generator=torch.Generator(src_tokens.device).manual_seed(0))
+        return self(src_tokens, src_lengths, prev_output_tokens, rollin=always_fed)
+
     def set_num_updates(self, num_updates):
         """fairseq calls this before every training step (and on resume)."""
         self.num_updates = num_updates

@@ -30,7 +30,8 @@ Transformer variants' default), which for the relaxed modes equals
 scores were computed from gold (pass 1) or earlier-pass inputs, not from the
 inputs of the same pass. Without a roll-in (validation, ``fairseq-generate``,
 ``fairseq-interactive``) the model is fairseq's Transformer, incremental
-decoding and beam search included.
+decoding and beam search included; validation's always-model-fed diagnostic
+(``greedy_fed_forward``) decodes greedily step by step, not in passes.
 """
 from typing import Optional
 
@@ -191,6 +192,24 @@ class RelaxedTransformerModel(TransformerModel):
                                    return_all_hiddens=return_all_hiddens)
         return self.decoder(prev_output_tokens, encoder_out=encoder_out,
                             src_lengths=src_lengths, rollin=rollin)
+
+    @torch.no_grad()
+    def greedy_fed_forward(self, src_tokens, src_lengths, prev_output_tokens):
+        """Scores when every position is fed the model's own greedy prediction: the
+        inputs and scores of greedy decoding, run for the gold length (validation's
+        ``fed_nll_loss``). Exact, unlike an N-pass roll-in with every position fed
+        (which feeds position j a prediction made from the inputs of pass N - 1): one
+        incremental decoder step per position, as ``fairseq-generate`` decodes, each
+        fed the argmax of the step before. Returns ``(B x T x V scores, {})``."""
+        encoder_out = self.encoder(src_tokens, src_lengths=src_lengths)
+        inputs = prev_output_tokens[:, :1]  # the begin-of-sentence symbol
+        incremental_state, steps = {}, []
+        for _ in range(prev_output_tokens.size(1)):
+            scores, _ = self.decoder(inputs, encoder_out=encoder_out,
+                                     incremental_state=incremental_state)
+            steps.append(scores[:, -1])
+            inputs = torch.cat([inputs, steps[-1].argmax(-1, keepdim=True)], dim=1)
+        return torch.stack(steps, dim=1), {}
 
     def set_num_updates(self, num_updates):
         """fairseq calls this before every training step (and on resume)."""
