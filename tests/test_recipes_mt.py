@@ -388,7 +388,7 @@ def test_ranks_share_the_schedule_but_not_the_noise(tmp_path):
 
 def test_tuned_mt_table_searches_coordinates_and_shares_counterparts(multi30k_data, tmp_path):
     """examples/multi30k/table1_tuned.sh with one value per grid: soft greedy's warm-up, alpha
-    and clip grids start from the earlier grid's best, the sample and annealed rows take their
+    and clip grids and straight-through greedy's alpha grid start from the earlier grid's best, the sample and annealed rows take their
     greedy counterpart's settings (the annealed ones without its alpha), and every tuned
     row's seed-1 run in the table is its tuning run, read back."""
     data, _ = multi30k_data
@@ -414,6 +414,12 @@ def test_tuned_mt_table_searches_coordinates_and_shares_counterparts(multi30k_da
         warmup = json.loads((work / "tune" / f"{row}_warmup" / "grid.json").read_text())
         assert [point["row_args"] for point in warmup["summary"]] == [
             [*share.split(), "--gold-warmup-epochs", "0"]]
+    # straight-through greedy's alpha grid ran from its schedule grids' best
+    (st_best,) = json.loads((work / "tune" / "st_greedy_best.json").read_text()).values()
+    st_alpha = json.loads((work / "tune" / "st_greedy_alpha" / "grid.json").read_text())
+    assert [point["row_args"] for point in st_alpha["summary"]] == [
+        [*st_best.split(), "--alpha", "1"]]
+    assert settings["straight-through sample"] == settings["straight-through greedy"]
     assert settings["alpha-soft annealed greedy"] == re.sub(
         r"--alpha \S+ ?", "", settings["alpha-soft fixed greedy"]).strip()
     assert settings["alpha-soft annealed sample"] == settings["alpha-soft annealed greedy"]
