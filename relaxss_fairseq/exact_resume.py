@@ -29,15 +29,18 @@ tests/test_exact_resume.py):
    resumed run starts counting again from its first validation, so it can train up to
    ``--patience`` epochs longer. Fix: the count and the best score go into the
    checkpoint's ``extra_state`` and come back with it (unless ``--reset-meters`` or
-   ``--reset-optimizer``, as for fairseq's own best score).
+   ``--reset-optimizer``, as for fairseq's own best score, or the checkpoint is
+   ``--finetune-from-model``'s starting point).
 
 Each fix wraps fairseq's function and calls it; nothing of fairseq is copied. Runs that
 are never interrupted are not changed in any way.
 """
 import functools
+import os
 import sys
 
 from fairseq import checkpoint_utils
+from fairseq.file_io import PathManager
 from fairseq.optim.lr_scheduler.reduce_lr_on_plateau import ReduceLROnPlateauLRSchedule
 from fairseq.trainer import Trainer
 
@@ -151,10 +154,19 @@ def trainer_load_checkpoint(original, self, filename, reset_optimizer=False,
     return extra_state
 
 
+def starts_finetuning(cfg, trainer) -> bool:
+    """Whether this load is --finetune-from-model's first launch, for which fairseq's
+    ``load_checkpoint`` turns every --reset-* option on (it does not say so in ``cfg``)."""
+    last = os.path.join(cfg.save_dir, f"checkpoint_last{trainer.checkpoint_suffix}.pt")
+    return (cfg.finetune_from_model is not None and cfg.restore_file == "checkpoint_last.pt"
+            and not PathManager.exists(last))
+
+
 @_wraps(checkpoint_utils, "load_checkpoint")
 def load_checkpoint(original, cfg, trainer, **passthrough_args):
+    finetuning = starts_finetuning(cfg, trainer)  # before the load: it checks for files
     extra_state, epoch_itr = original(cfg, trainer, **passthrough_args)
-    if extra_state is None:
+    if extra_state is None or finetuning:
         return extra_state, epoch_itr
     if (not cfg.reset_dataloader and epoch_itr.epoch > 1
             and batches_kept_across_epochs(trainer, passthrough_args)):

@@ -61,3 +61,18 @@ def test_a_reset_still_resets(toy_data_bin, tmp_path, reset):
         assert [resumed[e]["train_lr"] for e in (3, 4)] == [0.005, 0.005]
     else:  # the early-stopping count restarts at epoch 3: stops after epoch 6, not 4
         assert sorted(resumed) == [3, 4, 5, 6]
+
+
+def test_finetuning_starts_its_own_early_stopping(toy_data_bin, tmp_path):
+    """--finetune-from-model's first launch resets everything (fairseq): the early-stopping
+    count of the run it starts from (2 bad epochs of 3) does not come with the weights."""
+    train(toy_data_bin, tmp_path / "pretrained", max_epoch=3)
+    log = run_cli(
+        "train", str(toy_data_bin), "--user-dir", USER_DIR, *TINY_LSTM,
+        "--criterion", "cross_entropy", "--dropout", "0.2", "--optimizer", "adam",
+        "--lr", "0.005", "--max-tokens", "800", "--max-epoch", "6",
+        "--save-dir", str(tmp_path / "finetuned"), "--cpu", "--seed", "3", "--no-progress-bar",
+        "--log-format", "json", "--log-interval", "1000", *PLATEAU_AND_PATIENCE,
+        "--finetune-from-model", str(tmp_path / "pretrained" / "checkpoint_last.pt"),
+    )
+    assert sorted(epoch_stats(log)) == [1, 2, 3, 4]  # best at 1, then 3 bad epochs
