@@ -49,14 +49,19 @@ PLATEAU_COUNTERS = ("num_bad_epochs", "cooldown_counter")
 
 
 def _wraps(owner, name):
-    """Replace ``owner.name`` by the decorated function, which receives the original."""
+    """Replace ``owner.name`` by the decorated function, which receives the original.
+    Once only: wrapping twice (a second import of this file) would replay a step twice."""
     original = getattr(owner, name)
 
     def decorate(wrapper):
+        if getattr(original, "exact_resume_wrapper", False):
+            return original
+
         @functools.wraps(original)
         def patched(*args, **kwargs):
             return wrapper(original, *args, **kwargs)
 
+        patched.exact_resume_wrapper = True
         setattr(owner, name, patched)
         return patched
 

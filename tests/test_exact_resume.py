@@ -76,3 +76,16 @@ def test_finetuning_starts_its_own_early_stopping(toy_data_bin, tmp_path):
         "--finetune-from-model", str(tmp_path / "pretrained" / "checkpoint_last.pt"),
     )
     assert sorted(epoch_stats(log)) == [1, 2, 3, 4]  # best at 1, then 3 bad epochs
+
+
+def test_a_second_import_does_not_wrap_again():
+    import importlib
+
+    from fairseq import checkpoint_utils
+    from fairseq.trainer import Trainer
+
+    from relaxss_fairseq import exact_resume
+
+    before = (Trainer.load_checkpoint, Trainer.state_dict, checkpoint_utils.load_checkpoint)
+    importlib.reload(exact_resume)
+    assert (Trainer.load_checkpoint, Trainer.state_dict, checkpoint_utils.load_checkpoint) == before
