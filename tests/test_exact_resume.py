@@ -4,7 +4,7 @@ and ``cross_entropy``: the fixes are fairseq's, not the criterion's)."""
 import pytest
 
 from conftest import USER_DIR, run_cli
-from test_cli import epoch_stats
+from test_cli import epoch_stats, inner_records
 
 TINY_LSTM = [
     "--arch", "lstm", "--encoder-embed-dim", "24", "--encoder-hidden-size", "24",
@@ -41,6 +41,26 @@ def test_a_resumed_run_equals_the_uninterrupted_one(toy_data_bin, tmp_path):
         # the same batches (loss), learning rate (plateau) and updates, to the digit
         for key in ("train_loss", "train_lr", "train_gnorm", "train_num_updates"):
             assert resumed[epoch][key] == straight[epoch][key], (epoch, key)
+
+
+def test_a_run_resumed_in_mid_epoch_trains_on_the_same_batches(toy_data_bin, tmp_path):
+    """A checkpoint written inside an epoch (--save-interval-updates; 5 updates an epoch,
+    stopped at update 6): the resumed run goes on with the same batches, update by update."""
+    def run(save_dir, *extra):
+        log = run_cli(
+            "train", str(toy_data_bin), "--user-dir", USER_DIR, *TINY_LSTM,
+            "--criterion", "cross_entropy", "--dropout", "0.2", "--optimizer", "adam",
+            "--lr", "0.005", "--max-tokens", "800", "--max-epoch", "3", "--cpu", "--seed", "3",
+            "--save-dir", str(save_dir), "--no-progress-bar", "--log-format", "json",
+            "--log-interval", "1", "--save-interval-updates", "3", *extra,
+        )
+        return {int(r["num_updates"]): r["loss"] for r in inner_records(log)}
+
+    straight = run(tmp_path / "straight")
+    run(tmp_path / "resumed", "--max-update", "6")
+    resumed = run(tmp_path / "resumed")
+    assert sorted(resumed) == list(range(7, 16))
+    assert resumed == {update: straight[update] for update in resumed}
 
 
 @pytest.mark.parametrize("reset", ["--reset-lr-scheduler", "--reset-meters"])
