@@ -11,7 +11,7 @@ tests/test_exact_resume.py):
    caches its batch iterator and only reshuffles their order, with seed + epoch); a
    resumed run makes new ones at the epoch it resumes in (``make_batches`` seeds the
    length-sorted order with seed + epoch). Same sentences, other batch mates: train loss
-   5.282 vs 5.283 at epoch 4 without dropout; on Multi30k (CE, resumed at epoch 10) greedy
+   5.222 vs 5.223 at epoch 4 without dropout, 5.230 vs 5.239 with dropout 0.2; on Multi30k (CE, resumed at epoch 10) greedy
    dev BLEU 33.49 vs 32.72. Fix: a resumed run rebuilds its batches as of epoch 1, where
    fairseq would have kept them (not for sharded data, ``--update-epoch-batch-itr`` or
    tasks that rebuild batches each epoch: there both runs make them at every epoch).
@@ -108,6 +108,7 @@ def early_stopping_functions():
 
 
 def early_stopping_state():
+    """``should_stop_early``'s best score and count, or None before any validation."""
     for function in early_stopping_functions():
         if getattr(function, "best", None) is not None:
             return {"best": function.best, "num_runs": function.num_runs}
@@ -115,6 +116,7 @@ def early_stopping_state():
 
 
 def restore_early_stopping(state) -> None:
+    """Give ``should_stop_early`` the best score and count a checkpoint holds."""
     for function in early_stopping_functions():
         function.best, function.num_runs = state["best"], state["num_runs"]
 
