@@ -19,23 +19,27 @@ PLATEAU_AND_PATIENCE = [
 ]
 
 
-def train(data_bin, save_dir, max_epoch):
+def train(data_bin, save_dir, *extra, max_epoch, log_interval=1000):
+    """fairseq-train of the tiny stock lstm with dropout; ``extra`` after the rest."""
     return run_cli(
         "train", str(data_bin), "--user-dir", USER_DIR, *TINY_LSTM,
         "--criterion", "cross_entropy", "--dropout", "0.2", "--optimizer", "adam",
         "--lr", "0.005", "--max-tokens", "800", "--max-epoch", str(max_epoch),
         "--save-dir", str(save_dir), "--cpu", "--seed", "3", "--no-progress-bar",
-        "--log-format", "json", "--log-interval", "1000", *PLATEAU_AND_PATIENCE,
+        "--log-format", "json", "--log-interval", str(log_interval), *extra,
     )
 
 
 def test_a_resumed_run_equals_the_uninterrupted_one(toy_data_bin, tmp_path):
-    straight = epoch_stats(train(toy_data_bin, tmp_path / "straight", max_epoch=6))
+    straight = epoch_stats(train(toy_data_bin, tmp_path / "straight", *PLATEAU_AND_PATIENCE,
+                                 max_epoch=6))
     assert sorted(straight) == [1, 2, 3, 4]  # early stopping ended it
     assert [straight[e]["train_lr"] for e in (3, 4)] == [0.005, 0.0025]
 
-    first = epoch_stats(train(toy_data_bin, tmp_path / "resumed", max_epoch=3))
-    resumed = epoch_stats(train(toy_data_bin, tmp_path / "resumed", max_epoch=6))
+    first = epoch_stats(train(toy_data_bin, tmp_path / "resumed", *PLATEAU_AND_PATIENCE,
+                              max_epoch=3))
+    resumed = epoch_stats(train(toy_data_bin, tmp_path / "resumed", *PLATEAU_AND_PATIENCE,
+                                max_epoch=6))
     assert {**first, **resumed}.keys() == straight.keys()  # stopped where it did
     for epoch in resumed:
         # the same batches (loss), learning rate (plateau) and updates, to the digit
@@ -47,13 +51,8 @@ def test_a_run_resumed_in_mid_epoch_trains_on_the_same_batches(toy_data_bin, tmp
     """A checkpoint written inside an epoch (--save-interval-updates; 5 updates an epoch,
     stopped at update 6): the resumed run goes on with the same batches, update by update."""
     def run(save_dir, *extra):
-        log = run_cli(
-            "train", str(toy_data_bin), "--user-dir", USER_DIR, *TINY_LSTM,
-            "--criterion", "cross_entropy", "--dropout", "0.2", "--optimizer", "adam",
-            "--lr", "0.005", "--max-tokens", "800", "--max-epoch", "3", "--cpu", "--seed", "3",
-            "--save-dir", str(save_dir), "--no-progress-bar", "--log-format", "json",
-            "--log-interval", "1", "--save-interval-updates", "3", *extra,
-        )
+        log = train(toy_data_bin, save_dir, "--save-interval-updates", "3", *extra,
+                    max_epoch=3, log_interval=1)
         return {int(r["num_updates"]): r["loss"] for r in inner_records(log)}
 
     straight = run(tmp_path / "straight")
@@ -67,15 +66,8 @@ def test_a_run_resumed_in_mid_epoch_trains_on_the_same_batches(toy_data_bin, tmp
 def test_a_reset_still_resets(toy_data_bin, tmp_path, reset):
     """fairseq's --reset-* options keep their meaning: no plateau step is replayed
     after --reset-lr-scheduler, no early-stopping count comes back after --reset-meters."""
-    train(toy_data_bin, tmp_path, max_epoch=2)
-    log = run_cli(
-        "train", str(toy_data_bin), "--user-dir", USER_DIR, *TINY_LSTM,
-        "--criterion", "cross_entropy", "--dropout", "0.2", "--optimizer", "adam",
-        "--lr", "0.005", "--max-tokens", "800", "--max-epoch", "6", "--save-dir", str(tmp_path),
-        "--cpu", "--seed", "3", "--no-progress-bar", "--log-format", "json",
-        "--log-interval", "1000", *PLATEAU_AND_PATIENCE, reset,
-    )
-    resumed = epoch_stats(log)
+    train(toy_data_bin, tmp_path, *PLATEAU_AND_PATIENCE, max_epoch=2)
+    resumed = epoch_stats(train(toy_data_bin, tmp_path, *PLATEAU_AND_PATIENCE, reset, max_epoch=6))
     if reset == "--reset-lr-scheduler":  # bad epochs counted afresh from epoch 3: no halving
         assert sorted(resumed) == [3, 4]  # (early stopping still counts from epoch 1)
         assert [resumed[e]["train_lr"] for e in (3, 4)] == [0.005, 0.005]
@@ -86,15 +78,9 @@ def test_a_reset_still_resets(toy_data_bin, tmp_path, reset):
 def test_finetuning_starts_its_own_early_stopping(toy_data_bin, tmp_path):
     """--finetune-from-model's first launch resets everything (fairseq): the early-stopping
     count of the run it starts from (2 bad epochs of 3) does not come with the weights."""
-    train(toy_data_bin, tmp_path / "pretrained", max_epoch=3)
-    log = run_cli(
-        "train", str(toy_data_bin), "--user-dir", USER_DIR, *TINY_LSTM,
-        "--criterion", "cross_entropy", "--dropout", "0.2", "--optimizer", "adam",
-        "--lr", "0.005", "--max-tokens", "800", "--max-epoch", "6",
-        "--save-dir", str(tmp_path / "finetuned"), "--cpu", "--seed", "3", "--no-progress-bar",
-        "--log-format", "json", "--log-interval", "1000", *PLATEAU_AND_PATIENCE,
-        "--finetune-from-model", str(tmp_path / "pretrained" / "checkpoint_last.pt"),
-    )
+    train(toy_data_bin, tmp_path / "pretrained", *PLATEAU_AND_PATIENCE, max_epoch=3)
+    log = train(toy_data_bin, tmp_path / "finetuned", *PLATEAU_AND_PATIENCE, "--finetune-from-model",
+                str(tmp_path / "pretrained" / "checkpoint_last.pt"), max_epoch=6)
     assert sorted(epoch_stats(log)) == [1, 2, 3, 4]  # best at 1, then 3 bad epochs
 
 

@@ -128,7 +128,8 @@ def test_validation_feeds_greedy_decoding_step_by_step_not_passes():
     incremental state); a 2-pass roll-in with every position fed differs from it."""
     task = TinyTask()
     model = tiny_transformer(task=task).eval()
-    net_input = random_batch(task, seed=2)["net_input"]
+    batch = random_batch(task, seed=2)
+    net_input = batch["net_input"]
     src, lengths, tokens = (net_input["src_tokens"], net_input["src_lengths"],
                             net_input["prev_output_tokens"])
     scores, _ = model.greedy_fed_forward(**net_input)
@@ -147,8 +148,8 @@ def test_validation_feeds_greedy_decoding_step_by_step_not_passes():
     assert not torch.allclose(two_passes, expected, atol=1e-3)
 
     criterion = criterion_for(task, rollin="teacher_forcing", label_smoothing=0.1)
-    _, _, logs = criterion(model, random_batch(task, seed=2))
-    target = random_batch(task, seed=2)["target"]
+    _, _, logs = criterion(model, batch)
+    target = batch["target"]
     lprobs = torch.log_softmax(expected, -1)
     nll = -lprobs.gather(-1, target.unsqueeze(-1)).squeeze(-1).masked_fill(
         target.eq(task.target_dictionary.pad()), 0.0).sum()
