@@ -251,7 +251,10 @@ class _SharedOperandProduct(torch.autograd.Function):
     def backward(ctx, grad):
         products = ctx.products
         products.rows_grad()[ctx.first : ctx.first + grad.size(0)].copy_(grad)
-        grad_x = grad.mm(products.operand.detach().t()) if ctx.needs_input_grad[0] else None
+        # under autocast (fairseq's --amp) the forward's product ran in half precision,
+        # the backward runs outside autocast: multiply in the gradient's dtype
+        operand = products.operand.detach().to(grad.dtype)
+        grad_x = grad.mm(operand.t()) if ctx.needs_input_grad[0] else None
         return grad_x, grad.new_zeros(()), None, None
 
 
