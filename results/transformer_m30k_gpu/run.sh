@@ -16,7 +16,9 @@
 # (0.75), ALPHA (1: the alpha that soft greedy chose on dev in the tuned LSTM MT table;
 # the recipe's default is 10), TRAIN_SECONDS (330: fairseq's --stop-time-hours),
 # SWEEP_SECONDS (470: the whole sweep, scoring included), MAX_TOKENS (8000), LR (0.0007),
-# WARMUP_UPDATES (500: ~8 epochs at 8000 tokens, as the recipe's 1000 at 4000), SIZE.
+# WARMUP_UPDATES (500: ~8 epochs at 8000 tokens, as the recipe's 1000 at 4000), SIZE, ROWS
+# (sweep row names separated by ';', default stage 1's five roll-ins; every run is one process on
+# the GPU, and with the GPU saturated an epoch's time grows with their number).
 # Matrix products run in TF32 (TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1).
 #
 # What ran (2026-11-26, one H100; the kit from make_kit.sh beside this file):
@@ -40,8 +42,12 @@ SIZE=${SIZE:---encoder-layers 3 --decoder-layers 3 --encoder-embed-dim 256 \
 --encoder-attention-heads 4 --decoder-attention-heads 4}
 read -r -a SIZE_ARGS <<< "$SIZE"
 SEEDS=${SEEDS:-3}
-ROWS=("Baseline CE" "Bengio et al. (2015) greedy" "alpha-soft fixed greedy"
-      "alpha-soft fixed greedy, detached" "straight-through greedy")
+if [ -n "${ROWS:-}" ]; then  # e.g. ROWS="Baseline CE;alpha-soft fixed greedy, detached"
+  IFS=';' read -r -a ROWS <<< "$ROWS"
+else
+  ROWS=("Baseline CE" "Bengio et al. (2015) greedy" "alpha-soft fixed greedy"
+        "alpha-soft fixed greedy, detached" "straight-through greedy")
+fi
 STOP_HOURS=$("$PYTHON" -c "print(${TRAIN_SECONDS:-330} / 3600)")
 mkdir -p "$WORK" "$OUT_DIR"
 "$PYTHON" - <<'EOF' | tee "$OUT_DIR/device.txt"

@@ -23,6 +23,8 @@ def load(runs_dir):
     for name in ROWS:
         for seed in (1, 2, 3):
             log = os.path.join(runs_dir, f"{slug(name)}.seed{seed}", "run.log")
+            if not os.path.exists(log):  # a run of fewer ROWS (run.sh's ROWS)
+                continue
             with open(log, encoding="utf-8", errors="replace") as f:
                 text = f.read()
             curve = learning_curve(log, "bleu")
@@ -56,6 +58,8 @@ def main(runs_dir):
              .format(common), "|---|---|---|---|---|---|---|---|---|---|"]
     for name in ROWS:
         rows = [r for r in results if r["name"] == name]
+        if not rows:
+            continue
         mean, sd = mean_sd([r["dev"] for r in rows])
         diff = mean_sd([r["dev"] - c["dev"] for r, c in zip(rows, ce)])  # seeds 1, 2, 3
         means = {key: mean_sd([at_epoch(r, common, key) for r in rows])[0]
