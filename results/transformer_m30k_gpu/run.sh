@@ -25,7 +25,7 @@
 #   TRAIN_SECONDS=400 SWEEP_SECONDS=530 bash results/transformer_m30k_gpu/run.sh \
 #     KIT/m30k /tmp/tc $OUT
 # Training stopped by time after 8-9 epochs; SWEEP_SECONDS then ended the sweep during the
-# beam-5 scoring (15 runs' validation had taken ~33 s of every ~45 s epoch), so no
+# beam-5 scoring (15 runs' validation had taken ~39 s of every ~50 s epoch), so no
 # table.md came back: summarize.py reads the runs' logs (probe.md, curves.json). sweep.log,
 # device.txt and gpu.csv (nvidia-smi every 5 s) are that call's.
 set -uo pipefail
