@@ -25,7 +25,8 @@ tf_prob, alpha, model_fed, gnorm, clip share, credit_gnorm, learning rate by epo
 
 Runs go --parallel at a time, one thread each. Finished runs are read back, not run again
 (a run whose arguments changed since is refused: use another --work); a run that was
-interrupted resumes from its last checkpoint. With ``--continue-from EARLIER_WORK
+interrupted resumes from its last checkpoint; stopping the sweep (Ctrl-C, kill, timeout)
+stops the commands it runs. With ``--continue-from EARLIER_WORK
 --epochs N`` the runs of an earlier sweep are continued from their last checkpoints in
 the new WORK folder. Per-row settings (tuned on dev): --row-args NAME=ARGS or
 --row-settings FILE.json ({"row name": "--alpha 1 ..."}); a small tuning mode:
@@ -39,10 +40,12 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -176,25 +179,86 @@ def best_epoch(curve):
     return [p["epoch"] for p in scored if p["dev"] == top][-1]
 
 
+# the commands running now, each the leader of its own process group: a sweep that is
+# stopped (Ctrl-C, kill, timeout) stops them with it, so that no fairseq-train goes on
+# writing the checkpoints of a run that the next sweep resumes
+_running = set()
+_running_lock = threading.Lock()
+_stopping = False
+
+
 def run(command, log_path=None, on_line=None):
     """Runs ``command``; its output is appended to ``log_path`` line by line (and each
     line handed to ``on_line``), so a run that resumes from its last checkpoint keeps
     the records of its earlier epochs."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    if log_path is None:
-        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
-        return
-    with open(log_path, "a") as log:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, errors="replace")
-        for line in process.stdout:
-            log.write(line)
-            log.flush()
-            if on_line is not None:
-                on_line(line)
+    log = open(log_path, "a") if log_path is not None else None
+    with _running_lock:
+        if _stopping:
+            raise RuntimeError("the sweep is stopping: no new command")
+        # its own session: a recipe's bash does not pass a signal on to the python it
+        # waits for, so the whole group is what gets signalled
+        process = subprocess.Popen(command, env=env, start_new_session=True,
+                                   stdout=subprocess.PIPE if log else subprocess.DEVNULL,
+                                   stderr=subprocess.STDOUT if log else None,
+                                   text=True, errors="replace")
+        _running.add(process)
+    try:
+        if log:
+            for line in process.stdout:
+                log.write(line)
+                log.flush()
+                if on_line is not None:
+                    on_line(line)
         status = process.wait()
+    except BaseException:  # Ctrl-C or SIGTERM while this thread waited: stop the command
+        terminate([process])
+        raise
+    finally:
+        with _running_lock:
+            _running.discard(process)
+        if log:
+            log.close()
     if status:
         raise subprocess.CalledProcessError(status, command)
+
+
+def terminate(processes, grace: float = 30.0):
+    """SIGTERM to each process's group, SIGKILL to what is left after ``grace`` seconds."""
+    for process in processes:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(max(deadline - time.monotonic(), 0))
+        except subprocess.TimeoutExpired:
+            pass
+        try:  # the leader may be gone while others of its group are not
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def stop_commands():
+    """Stops every running command (those of the worker threads) and starts no new one."""
+    global _stopping
+    with _running_lock:
+        _stopping = True
+        processes = list(_running)
+    terminate(processes)
+
+
+def exit_on_sigterm():
+    """SIGTERM (kill, timeout) ends the sweep as Ctrl-C does: run_sweep and run stop the
+    commands on the way out."""
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 VALID_RECORD = re.compile(r"\| valid \| (\{.*\})\s*$")
@@ -308,7 +372,10 @@ def run_or_report(task, opts, name, args, seed, row_args=(), position=""):
         return one_run(task, opts, name, args, seed, row_args, position)
     except (subprocess.CalledProcessError, KeyError, OSError, ValueError,
             ChangedArguments) as error:
-        say(f"FAILED {name} seed {seed}: {error} (see its run.log)")
+        if _stopping:  # its command was stopped with the sweep
+            say(f"stopped {name} seed {seed}")
+        else:
+            say(f"FAILED {name} seed {seed}: {error} (see its run.log)")
         return None
 
 
@@ -764,8 +831,13 @@ def run_sweep(task, rows, opts):
             for name, args in rows]
     positions = [f"{i}/{len(jobs)}" for i in range(1, len(jobs) + 1)]
     with ThreadPoolExecutor(opts.parallel) as pool:
-        results = list(pool.map(lambda job, pos: run_or_report(task, opts, *job, position=pos),
-                                jobs, positions))
+        try:
+            results = list(pool.map(
+                lambda job, pos: run_or_report(task, opts, *job, position=pos), jobs, positions))
+        except BaseException:  # Ctrl-C or SIGTERM: no run left behind, none started
+            pool.shutdown(wait=False, cancel_futures=True)
+            stop_commands()
+            raise
     failed = [job[:3] for job, result in zip(jobs, results) if result is None]
     results = [r for r in results if r is not None]
     if getattr(opts, "grid_mode", False):
@@ -937,4 +1009,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    exit_on_sigterm()
     sys.exit(main())

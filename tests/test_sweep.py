@@ -327,3 +327,57 @@ def test_table2_varies_k_and_has_cross_entropy_as_its_paired_reference(sweep):
     assert rows[0][1] == ["--rollin", "teacher_forcing"]
     assert rows[2][1][-2:] == ["--teacher-forcing-k", "10"]
     assert sweep.CE_ROW in sweep.REFERENCE_ROWS  # so every k row gets its paired difference
+
+
+STOPPED_SWEEP = """
+import argparse, importlib.util, os, sys
+spec = importlib.util.spec_from_file_location("sweep", sys.argv[1])
+sweep = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sweep)
+marks = sys.argv[2]
+
+class Task:  # training: a recipe's bash waiting for a long child, as train.sh waits for python
+    metric, metric_label = "bleu", "BLEU"
+    def train_command(self, save_dir, args):
+        mark = os.path.join(marks, os.path.basename(save_dir))
+        return ["bash", "-c", f"sleep 300 & echo $! > {mark}; wait"]
+
+sweep.exit_on_sigterm()
+opts = argparse.Namespace(work=marks, epochs=3, extra=[], continue_from=None, seeds=1,
+                          parallel=2, patience=0, lr_shrink=1.0, lr_patience=0, table="test")
+sweep.run_sweep(Task(), [("A", []), ("B", []), ("C", [])], opts)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"  # a zombie no one reaped is gone
+    except FileNotFoundError:
+        return False
+
+
+def test_a_stopped_sweep_stops_its_trainings_and_starts_no_other(tmp_path):
+    """kill / timeout (SIGTERM) of a sweep stops every running command's whole process group
+    (no fairseq-train left writing checkpoints that a rerun resumes) and starts no queued run."""
+    import signal
+    import time
+
+    driver = tmp_path / "driver.py"
+    driver.write_text(STOPPED_SWEEP)
+    process = subprocess.Popen([os.sys.executable, str(driver), os.path.join(ROOT, "scripts", "sweep.py"),
+                                str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    marks = lambda: sorted(p for p in os.listdir(tmp_path) if p.endswith(".seed1"))  # noqa: E731
+    deadline = time.monotonic() + 60
+    while len([m for m in marks() if (tmp_path / m).is_file() and (tmp_path / m).read_text()]) < 2:
+        assert time.monotonic() < deadline and process.poll() is None, process.stdout.read()
+        time.sleep(0.1)
+    started = {m: int((tmp_path / m).read_text()) for m in marks() if (tmp_path / m).is_file()}
+    assert len(started) == 2 and all(alive(pid) for pid in started.values())
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, output
+    assert not any(alive(pid) for pid in started.values()), output
+    assert [m for m in marks() if (tmp_path / m).is_file()] == sorted(started)  # C never ran
+    assert "FAILED" not in output and output.count("stopped") == 2, output
