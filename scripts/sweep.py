@@ -192,19 +192,21 @@ def run(command, log_path=None, on_line=None):
     line handed to ``on_line``), so a run that resumes from its last checkpoint keeps
     the records of its earlier epochs."""
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    log = open(log_path, "a") if log_path is not None else None
+    logged = log_path is not None
     with _running_lock:
         if _stopping:
             raise RuntimeError("the sweep is stopping: no new command")
         # its own session: a recipe's bash does not pass a signal on to the python it
         # waits for, so the whole group is what gets signalled
         process = subprocess.Popen(command, env=env, start_new_session=True,
-                                   stdout=subprocess.PIPE if log else subprocess.DEVNULL,
-                                   stderr=subprocess.STDOUT if log else None,
+                                   stdout=subprocess.PIPE if logged else subprocess.DEVNULL,
+                                   stderr=subprocess.STDOUT if logged else None,
                                    text=True, errors="replace")
         _running.add(process)
+    log = None
     try:
-        if log:
+        if logged:
+            log = open(log_path, "a")
             for line in process.stdout:
                 log.write(line)
                 log.flush()
@@ -217,7 +219,7 @@ def run(command, log_path=None, on_line=None):
     finally:
         with _running_lock:
             _running.discard(process)
-        if log:
+        if log is not None:
             log.close()
     if status:
         raise subprocess.CalledProcessError(status, command)
@@ -834,9 +836,8 @@ def run_sweep(task, rows, opts):
         try:
             results = list(pool.map(
                 lambda job, pos: run_or_report(task, opts, *job, position=pos), jobs, positions))
-        except BaseException:  # Ctrl-C or SIGTERM: no run left behind, none started
-            pool.shutdown(wait=False, cancel_futures=True)
-            stop_commands()
+        except BaseException:  # Ctrl-C or SIGTERM: no run left behind (pool.map cancels
+            stop_commands()     # the runs not started; stop_commands refuses a late one)
             raise
     failed = [job[:3] for job, result in zip(jobs, results) if result is None]
     results = [r for r in results if r is not None]
