@@ -4,7 +4,7 @@
 Importing the package registers, with fairseq:
 
 - the criterion ``relaxed_scheduled_sampling``;
-- the model ``lstm_relaxed`` and its architecture presets;
+- the models ``lstm_relaxed`` and ``transformer_relaxed`` and their architecture presets;
 - the task ``ner_tagging`` (NER as sequence-to-sequence);
 
 allow-lists the globals of fairseq checkpoints for ``torch.load`` with

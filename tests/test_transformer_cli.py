@@ -69,6 +69,15 @@ def test_train_with_a_roll_in_then_generate_and_interactive(toy_data_bin, tmp_pa
         input="\n".join(sources) + "\n", capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("\nH-") + result.stdout.startswith("H-") == 3
+    # from Python, without --user-dir: importing the plugin registers the model (a fresh
+    # interpreter: this test session has imported every module of the plugin)
+    load = ("import relaxss_fairseq, sys; from fairseq import checkpoint_utils; "
+            "models, _, _ = checkpoint_utils.load_model_ensemble_and_task([sys.argv[1]]); "
+            "print(type(models[0]).__name__)")
+    result = subprocess.run([sys.executable, "-c", load, str(checkpoint)], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-1] == "RelaxedTransformerModel"
 
 
 @pytest.mark.parametrize("mode", ["st_sample", "hard_greedy"])

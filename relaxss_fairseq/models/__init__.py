@@ -1,1 +1,1 @@
-from . import lstm_relaxed  # noqa: F401
+from . import lstm_relaxed, transformer_relaxed  # noqa: F401
