@@ -322,7 +322,7 @@ def test_transformer_comparison_picks_the_best_relaxed_rollin_on_dev(multi30k_da
     size = " ".join(TINY_TRANSFORMER[:-2])  # without --max-tokens: the recipe's own
     out = run_recipe("multi30k/transformer_compare.sh", data, work, timeout=900,
                      env={"SIZE": size, "SEEDS": "2", "EPOCHS": "2", "WARMUP_UPDATES": "10",
-                          "MAX_TOKENS": "1000"})
+                          "MAX_TOKENS": "1000", "ALPHA": "3"})
     modes = json.loads((work / "modes.json").read_text())
     relaxed = ["alpha-soft fixed greedy", "alpha-soft fixed greedy, detached",
                "straight-through greedy"]
@@ -340,6 +340,9 @@ def test_transformer_comparison_picks_the_best_relaxed_rollin_on_dev(multi30k_da
     assert re.search(r"--arch transformer_relaxed .*--warmup-updates 10 .*--seed 2 .*"
                      r"--lr-scheduler reduce_lr_on_plateau .*--encoder-layers 1 ", run_log)
     assert (work / "comparison.md").read_text().count("| Baseline CE |") >= 1
+    soft_log = (work / "runs" / "runs" / "alpha_soft_fixed_greedy.seed1" / "run.log").read_text()
+    arguments = re.search(r"arguments \(later ones win\): (.*)", soft_log).group(1)
+    assert float(re.findall(r"--alpha (\S+)", arguments)[-1]) == 3.0  # ALPHA sets the rows' alpha
 
 
 RANK_SCRIPT = textwrap.dedent("""
