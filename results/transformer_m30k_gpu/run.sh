@@ -15,13 +15,26 @@
 # Environment: SEEDS (3), EPOCHS (20: the cap, where tf_prob reaches FINAL_TF), FINAL_TF
 # (0.75), ALPHA (1: the alpha that soft greedy chose on dev in the tuned LSTM MT table;
 # the recipe's default is 10), TRAIN_SECONDS (330: fairseq's --stop-time-hours),
-# SWEEP_SECONDS (470: the whole sweep, scoring included), MAX_TOKENS (8000), LR (0.0007),
+# SWEEP_SECONDS (470: the whole sweep, scoring included), MAX_TOKENS (8000), VALID_TOKENS
+# (20000, below), LR (0.0007),
 # WARMUP_UPDATES (500: ~8 epochs at 8000 tokens, as the recipe's 1000 at 4000), SIZE, ROWS
 # (sweep row names separated by ';', default stage 1's five roll-ins; every run is one process on
 # the GPU, and with the GPU saturated an epoch's time grows with their number).
 # Matrix products run in TF32 (TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1).
+# Validation (per epoch: greedy BLEU and the always-model-fed greedy dev loss, one decoder
+# step per position) took ~39 s of every ~50 s epoch in the first call. Its cost on the
+# GPU is the number of decoder steps, whatever the batch: fairseq's defaults made it 4
+# batches (380, 297, 285, 52 sentences: --max-tokens-valid = MAX_TOKENS) each decoded for up to 200
+# steps (--eval-bleu's max_len_b; a few hypotheses in every batch never emit EOS: 4 of the
+# 1,014 beam-5 dev hypotheses of one epoch-8 checkpoint ran to 200 tokens). So every run
+# validates in batches of VALID_TOKENS (20000: 2 batches, of 714 and 300) and greedy BLEU stops at
+# 1.2 x source length + 10 tokens (fairseq's IWSLT recipe's setting; no Multi30k dev
+# reference is longer than that): 927 -> 176 decoder calls per validation
+# (count_decoder_calls.py, an untrained checkpoint: the worst case). The reported
+# beam-5 scores keep fairseq-generate's defaults.
 #
-# What ran (2026-11-26, one H100; the kit from make_kit.sh beside this file):
+# What ran (2026-11-26, one H100; the kit from make_kit.sh beside this file; fairseq's
+# validation defaults then, not the two settings above):
 #   TRAIN_SECONDS=400 SWEEP_SECONDS=530 bash results/transformer_m30k_gpu/run.sh \
 #     KIT/m30k /tmp/tc $OUT
 # Training stopped by time after 8-9 epochs; SWEEP_SECONDS then ended the sweep during the
@@ -60,7 +73,9 @@ timeout "${SWEEP_SECONDS:-470}" "$PYTHON" "$ROOT/scripts/sweep.py" mt-table1 --m
   --work "$WORK" --seeds "$SEEDS" --parallel $(( ${#ROWS[@]} * SEEDS )) \
   --epochs "${EPOCHS:-20}" --final-tf "${FINAL_TF:-0.75}" --plugin-final-tf \
   --alpha "${ALPHA:-1}" --only "${ROWS[@]}" \
-  --stop-time-hours "$STOP_HOURS" "${SIZE_ARGS[@]}" 2>&1 | tee "$OUT_DIR/sweep.log"
+  --stop-time-hours "$STOP_HOURS" --max-tokens-valid "${VALID_TOKENS:-20000}" \
+  --eval-bleu-args '{"beam": 1, "max_len_a": 1.2, "max_len_b": 10}' \
+  "${SIZE_ARGS[@]}" 2>&1 | tee "$OUT_DIR/sweep.log"
 echo "sweep exit: ${PIPESTATUS[0]}" | tee -a "$OUT_DIR/sweep.log"
 cp "$WORK/table.md" "$WORK/results.json" "$OUT_DIR/" 2>/dev/null
 (cd "$WORK" && tar czf "$OUT_DIR/runs.tar.gz" --exclude='*.pt' --exclude='*.generate.txt' runs)
