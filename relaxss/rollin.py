@@ -186,6 +186,12 @@ class RollinSchedule:
         elif self.alpha_max is not None and self.alpha_anneal_rate <= 1.0:
             ignored.append(f"--alpha-max {self.alpha_max} (alpha never grows with "
                            f"--alpha-anneal-rate {self.alpha_anneal_rate})")
+        schedule = self.teacher_forcing_schedule
+        for user, decay in FINAL_DERIVABLE_SCHEDULES.items():
+            field, option = DERIVED_OPTIONS[decay]
+            if user != schedule and getattr(self, field) is not None:
+                ignored.append(f"{option} {getattr(self, field)} (the decay of the {user} "
+                               f"schedule; --teacher-forcing-schedule {schedule} does not use it)")
         return ignored
 
     # -- the decay, as given or derived from teacher_forcing_final -----------------------

@@ -322,7 +322,7 @@ MULTI30K_FILES = {
 # sha256 of the DECOMPRESSED files (29,000 / 1,014 / 1,000 lines). Measured on a copy of
 # the task-1 raw files, not on a download (the machine that wrote this had no network):
 # if the repository's files differ, fetch-multi30k stops with both checksums and the
-# demo falls back to its toy task, so a change never goes unnoticed.
+# demo falls back to its generated cascade task, so a change never goes unnoticed.
 MULTI30K_SHA256 = {
     "train.de": "2c2b73fd2b548fbcde3a875e0a78d6ee94d498bfdee6bd3eae3945779e9ddf72",
     "train.en": "460a15fbd157e34a7a9957ee388c1ca247fe47af3ef25fb50442af6c274e0fc6",

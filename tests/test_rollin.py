@@ -90,6 +90,14 @@ def test_ignored_options_name_the_options_and_why():
     for mode in RELAXED_MODES:
         assert RollinSchedule(rollin=mode, relax_top_k=4, credit_scale=0.5,
                               alpha_anneal_rate=2.0, alpha_max=50.0).ignored_options() == []
+    # a decay option of another schedule, given even at its default, does nothing
+    (slope,) = RollinSchedule(teacher_forcing_slope=0.1, teacher_forcing_k=3.0).ignored_options()
+    assert slope.startswith("--teacher-forcing-slope 0.1 (the decay of the linear schedule")
+    (k,) = RollinSchedule(teacher_forcing_schedule="constant", teacher_forcing_k=3.0,
+                          teacher_forcing_start=0.5).ignored_options()
+    assert k.startswith("--teacher-forcing-k 3.0 (") and "schedule constant" in k
+    assert RollinSchedule(teacher_forcing_schedule="linear", teacher_forcing_slope=0.2,
+                          teacher_forcing_final=None).ignored_options() == []
 
 
 def test_rollin_at_hands_the_settings_to_the_rollin():

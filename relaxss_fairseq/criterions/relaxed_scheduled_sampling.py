@@ -132,7 +132,8 @@ class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
     )
     relax_top_k: int = field(
         default=DEFAULTS.relax_top_k,
-        metadata={"help": "soft modes: mix only the k highest-scoring embeddings instead "
+        metadata={"help": "relaxed modes (soft and straight-through): mix only the k "
+                  "highest-scoring embeddings instead "
                   "of the whole vocabulary (faster for large vocabularies and large alpha; "
                   "an approximation of the paper's mixture). 0: exact"},
     )
