@@ -15,7 +15,7 @@ from relaxss_fairseq.tasks.conll import ConllFormatError, iob1_to_iob2, read_con
 from relaxss_fairseq.tasks.ner_tagging import ExactLengthTagger
 from relaxss_fairseq.tasks.span_f1 import precision_recall_f1, scores_by_type, span_counts
 
-from conftest import ROOT
+from conftest import ROOT, USER_DIR
 from helpers import TinyTask, random_batch
 
 
@@ -116,11 +116,11 @@ def test_fixed_attention_step_i_reads_encoder_state_i_only():
         assert touched == [step]
 
 
-def ner_model(task):
+def ner_model(task, seed=0):
     from relaxss_fairseq.models.lstm_relaxed import RelaxedLSTMModel, lstm_relaxed_paper_ner
     import argparse
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     args = argparse.Namespace(encoder_embed_dim=8, encoder_hidden_size=8, decoder_embed_dim=8,
                               decoder_hidden_size=8, decoder_out_embed_dim=8, dropout=0.0)
     lstm_relaxed_paper_ner(args)
@@ -168,6 +168,29 @@ def test_tagger_emits_exactly_one_tag_per_token():
     for hypo, n_src in zip(hypos, batch["net_input"]["src_lengths"].tolist()):
         tokens = hypo[0]["tokens"].tolist()
         assert len(tokens) == n_src and tokens[-1] == eos and eos not in tokens[:-1]
+
+
+def test_an_ensemble_averages_the_models_probabilities():
+    task = TinyTask()
+    models = [ner_model(task, seed=0), ner_model(task, seed=1)]
+    batch = random_batch(task, batch_size=4, src_len=7)
+    net_input = batch["net_input"]
+    tokens = net_input["src_tokens"].new_full((4, 1), task.target_dictionary.eos())
+    probs = []
+    for model in models:
+        encoder_out = model.encoder(net_input["src_tokens"], src_lengths=net_input["src_lengths"])
+        logits, _ = model.decoder(tokens, encoder_out)
+        probs.append(torch.softmax(logits[:, -1], dim=-1))
+    encoder_outs = [m.encoder(net_input["src_tokens"], src_lengths=net_input["src_lengths"])
+                    for m in models]
+    lprobs = ExactLengthTagger.step_lprobs(models, tokens, encoder_outs, [{}, {}])
+    torch.testing.assert_close(lprobs.exp(), (probs[0] + probs[1]) / 2)
+    assert (probs[0] - probs[1]).abs().max() > 1e-2  # two different models
+    single, twice = (ExactLengthTagger(task.target_dictionary).generate(m, batch)
+                     for m in ([models[0]], [models[0], models[0]]))
+    for a, b in zip(single, twice):
+        assert a[0]["tokens"].equal(b[0]["tokens"])
+        torch.testing.assert_close(a[0]["positional_scores"], b[0]["positional_scores"])
 
 
 # -- the recipe, end to end -----------------------------------------------------------------
@@ -220,3 +243,21 @@ def test_ner_recipe_prepare_train_evaluate(tmp_path):
     gold = (conll / "test.txt").read_text().splitlines()
     assert len(predicted) == len(gold)
     assert all(len(p.split()) == 3 and p.split()[:2] == g.split() for p, g in zip(predicted, gold) if g)
+
+    def generate(*extra):
+        return subprocess.run(
+            [sys.executable, "-m", "fairseq_cli.generate", str(work / "bin"), "--user-dir",
+             USER_DIR, "--task", "ner_tagging", "--path", str(work / "ck" / "checkpoint_best.pt"),
+             "--gen-subset", "test", "--required-batch-size-multiple", "1", "--cpu", *extra],
+            capture_output=True, text=True)
+
+    # --score-reference scores the gold tags (fairseq's scorer), it does not tag
+    scored = generate("--score-reference")
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    hyps = {line.split("\t")[0][2:]: line.split("\t")[2] for line in scored.stdout.splitlines()
+            if line.startswith("H-")}
+    refs = {line.split("\t")[0][2:]: line.split("\t")[1] for line in scored.stdout.splitlines()
+            if line.startswith("T-")}
+    assert len(hyps) == 40 and hyps == refs
+    refused = generate("--nbest", "2")
+    assert refused.returncode != 0 and "--nbest 2 is not supported" in refused.stderr

@@ -12,6 +12,7 @@ fairseq's translation task plus what tagging needs:
   ``--best-checkpoint-metric f1 --maximize-best-checkpoint-metric`` works.
 """
 import logging
+import math
 from dataclasses import dataclass
 from typing import List
 
@@ -36,7 +37,9 @@ class NerTaggingConfig(TranslationConfig):
 
 class ExactLengthTagger:
     """Greedy decoding that emits exactly one tag per source token: EOS is
-    forbidden before step ``n`` (the number of tokens) and forced at it.
+    forbidden before step ``n`` (the number of tokens) and forced at it. An
+    ensemble (several ``--path`` models) averages the models' probabilities at
+    every step, as fairseq's ``EnsembleModel`` does.
 
     Returns hypotheses in fairseq's generator format, so ``fairseq-generate``
     works with it."""
@@ -48,18 +51,16 @@ class ExactLengthTagger:
 
     @torch.no_grad()
     def generate(self, models, sample, **unused):
-        model = models[0]
         net_input = sample["net_input"]
         src_tokens, src_lengths = net_input["src_tokens"], net_input["src_lengths"]
         n_tags = src_lengths - 1  # the source ends with EOS
-        encoder_out = model.encoder(src_tokens, src_lengths=src_lengths)
+        encoder_outs = [model.encoder(src_tokens, src_lengths=src_lengths) for model in models]
+        incremental_states = [{} for _ in models]
         bsz = src_tokens.size(0)
         tokens = src_tokens.new_full((bsz, 1), self.eos)
         step_lprobs = []
-        incremental_state: dict = {}
         for step in range(int(n_tags.max()) + 1):
-            logits, _ = model.decoder(tokens, encoder_out, incremental_state=incremental_state)
-            lprobs = torch.log_softmax(logits[:, -1].float(), dim=-1)
+            lprobs = self.step_lprobs(models, tokens, encoder_outs, incremental_states)
             lprobs[:, self.never] = -float("inf")
             lprobs[step < n_tags, self.eos] = -float("inf")
             choice = lprobs.argmax(dim=-1)
@@ -80,6 +81,19 @@ class ExactLengthTagger:
             }])
         return hypos
 
+    @staticmethod
+    def step_lprobs(models, tokens, encoder_outs, incremental_states):
+        """Log-probabilities of the next tag: the model's, or the log of the models'
+        mean probability (an ensemble)."""
+        lprobs = [
+            torch.log_softmax(model.decoder(tokens, encoder_out,
+                                            incremental_state=state)[0][:, -1].float(), dim=-1)
+            for model, encoder_out, state in zip(models, encoder_outs, incremental_states)
+        ]
+        if len(lprobs) == 1:
+            return lprobs[0]
+        return torch.logsumexp(torch.stack(lprobs), dim=0) - math.log(len(lprobs))
+
 
 @register_task("ner_tagging", dataclass=NerTaggingConfig)
 class NerTaggingTask(TranslationTask):
@@ -89,7 +103,21 @@ class NerTaggingTask(TranslationTask):
         super().load_dataset(split, epoch=epoch, combine=combine, **kwargs)
         check_one_tag_per_token(self.datasets[split], split)
 
-    def build_generator(self, models, args, **unused):
+    def build_generator(self, models, args, **kwargs):
+        """:class:`ExactLengthTagger`; fairseq's scorer for ``--score-reference``
+        (the gold tags' scores). Generation options the tagger cannot honour stop
+        with an error naming them, rather than being ignored."""
+        if getattr(args, "score_reference", False):
+            return super().build_generator(models, args, **kwargs)
+        unsupported = [option for option, given in (
+            (f"--nbest {getattr(args, 'nbest', 1)}", getattr(args, "nbest", 1) > 1),
+            ("--sampling", getattr(args, "sampling", False)),
+            (f"--prefix-size {getattr(args, 'prefix_size', 0)}",
+             getattr(args, "prefix_size", 0) > 0),
+        ) if given]
+        if unsupported:
+            raise ValueError(f"ner_tagging tags greedily, one tag per token: "
+                             f"{', '.join(unsupported)} is not supported")
         if getattr(args, "beam", 1) > 1:
             logger.info("ner_tagging decodes greedily with fixed length; --beam is not used")
         return ExactLengthTagger(self.target_dictionary)
