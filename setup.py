@@ -17,7 +17,7 @@ setup(
     # relaxss: the fairseq-free core; relaxss_fairseq: the fairseq plugin around it
     packages=find_packages(include=["relaxss", "relaxss.*", "relaxss_fairseq", "relaxss_fairseq.*"]),
     python_requires=">=3.9",
-    install_requires=["torch>=2.0", "numpy"],
+    install_requires=["torch>=2.6", "numpy"],
     extras_require={
         "test": ["pytest", "scipy"],
     },

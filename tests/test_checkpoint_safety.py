@@ -57,3 +57,27 @@ def test_numpy_arrays_of_other_dtypes_are_refused(tmp_path):
     torch.save({"extra": np.zeros(3, dtype=np.float16)}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path)
+
+
+def test_a_checkpoint_written_under_the_other_numpy_major_version_loads(tmp_path):
+    """numpy 2 renamed numpy.core to numpy._core: a checkpoint names _reconstruct by the
+    numpy that wrote it (numpy 2 on a GPU machine, numpy 1 from install.sh)."""
+    import zipfile
+
+    import numpy as np
+
+    from relaxss_fairseq.checkpoint_safety import OTHER_RECONSTRUCT_NAME, _reconstruct
+
+    written = tmp_path / "here.pt"
+    torch.save({"extra": np.arange(3, dtype=np.int64)}, written)
+    this_module = _reconstruct.__module__.encode()
+    other_module = OTHER_RECONSTRUCT_NAME.rsplit(".", 1)[0].encode()
+    other = tmp_path / "other.pt"  # the same file as the other numpy would have written it
+    with zipfile.ZipFile(written) as source, zipfile.ZipFile(other, "w") as target:
+        for member in source.infolist():
+            data = source.read(member)
+            if member.filename.endswith("data.pkl"):
+                assert this_module + b"\n_reconstruct" in data
+                data = data.replace(this_module + b"\n_reconstruct", other_module + b"\n_reconstruct")
+            target.writestr(member, data)
+    assert torch.load(other)["extra"].tolist() == [0, 1, 2]
