@@ -109,12 +109,13 @@ class NerTaggingTask(TranslationTask):
         with an error naming them, rather than being ignored."""
         if getattr(args, "score_reference", False):
             return super().build_generator(models, args, **kwargs)
-        unsupported = [option for option, given in (
-            (f"--nbest {getattr(args, 'nbest', 1)}", getattr(args, "nbest", 1) > 1),
-            ("--sampling", getattr(args, "sampling", False)),
-            (f"--prefix-size {getattr(args, 'prefix_size', 0)}",
-             getattr(args, "prefix_size", 0) > 0),
-        ) if given]
+        unsupported = []
+        if getattr(args, "nbest", 1) > 1:
+            unsupported.append(f"--nbest {args.nbest}")
+        if getattr(args, "sampling", False):
+            unsupported.append("--sampling")
+        if getattr(args, "prefix_size", 0) > 0:
+            unsupported.append(f"--prefix-size {args.prefix_size}")
         if unsupported:
             raise ValueError(f"ner_tagging tags greedily, one tag per token: "
                              f"{', '.join(unsupported)} is not supported")
