@@ -218,6 +218,33 @@ def toy_conll(path, n, seed):
             f.write("\n")
 
 
+def test_no_sentence_is_dropped_whatever_the_batch_size_multiple(tmp_path):
+    """fairseq's batch_by_size drops sentences that do not fill a multiple of
+    --required-batch-size-multiple (fairseq #5036); ner_tagging keeps every one."""
+    from fairseq import options, tasks
+    from fairseq.tasks.translation import TranslationTask
+
+    conll = tmp_path / "conll"
+    conll.mkdir()
+    for name, n, seed in (("train.txt", 50, 0), ("dev.txt", 30, 1), ("test.txt", 30, 2)):
+        toy_conll(conll / name, n, seed)
+    subprocess.run(["bash", os.path.join(ROOT, "examples", "ner", "prepare.sh"), str(conll),
+                    str(tmp_path / "work")], check=True, capture_output=True)
+    args = options.parse_args_and_arch(options.get_generation_parser(), [
+        str(tmp_path / "work" / "bin"), "--user-dir", USER_DIR, "--task", "ner_tagging"])
+    task = tasks.setup_task(args)
+    task.load_dataset("test")
+
+    def sentences(get_batch_iterator):
+        batches = get_batch_iterator(task.dataset("test"), max_tokens=200,
+                                     required_batch_size_multiple=8,
+                                     disable_iterator_cache=True)
+        return sum(len(batch) for batch in batches.frozen_batches)
+
+    assert sentences(lambda *a, **k: TranslationTask.get_batch_iterator(task, *a, **k)) < 30
+    assert sentences(task.get_batch_iterator) == 30
+
+
 def test_ner_recipe_prepare_train_evaluate(tmp_path):
     conll = tmp_path / "conll"
     conll.mkdir()

@@ -99,9 +99,27 @@ class ExactLengthTagger:
 class NerTaggingTask(TranslationTask):
     """Tag sequences as translations of token sequences, one tag per token."""
 
+    def __init__(self, cfg, src_dict, tgt_dict):
+        super().__init__(cfg, src_dict, tgt_dict)
+        self.told_batch_multiple = False  # the warning of get_batch_iterator, said once
+
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         super().load_dataset(split, epoch=epoch, combine=combine, **kwargs)
         check_one_tag_per_token(self.datasets[split], split)
+
+    def get_batch_iterator(self, dataset, *args, required_batch_size_multiple=1, **kwargs):
+        """fairseq's, with batch sizes that need not be a multiple of anything: with
+        ``--required-batch-size-multiple`` N > 1 (fairseq's default is 8), fairseq's
+        ``batch_by_size`` drops sentences that do not fill a multiple of N (fairseq issue
+        #5036; 6 of a 30-sentence test split), and a split's F1 would silently count only
+        the rest, in validation and in ``fairseq-generate`` alike."""
+        if required_batch_size_multiple > 1 and not self.told_batch_multiple:
+            logger.warning(f"ner_tagging: --required-batch-size-multiple "
+                           f"{required_batch_size_multiple} would drop sentences from the "
+                           f"batches (fairseq issue #5036); every sentence is kept (multiple 1)")
+            self.told_batch_multiple = True
+        return super().get_batch_iterator(dataset, *args, required_batch_size_multiple=1,
+                                          **kwargs)
 
     def build_generator(self, models, args, **kwargs):
         """:class:`ExactLengthTagger`; fairseq's scorer for ``--score-reference``
