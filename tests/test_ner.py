@@ -181,10 +181,13 @@ def test_an_ensemble_averages_the_models_probabilities():
         encoder_out = model.encoder(net_input["src_tokens"], src_lengths=net_input["src_lengths"])
         logits, _ = model.decoder(tokens, encoder_out)
         probs.append(torch.softmax(logits[:, -1], dim=-1))
-    encoder_outs = [m.encoder(net_input["src_tokens"], src_lengths=net_input["src_lengths"])
-                    for m in models]
-    lprobs = ExactLengthTagger.step_lprobs(models, tokens, encoder_outs, [{}, {}])
-    torch.testing.assert_close(lprobs.exp(), (probs[0] + probs[1]) / 2)
+    mean = (probs[0] + probs[1]) / 2
+    mean[:, ExactLengthTagger(task.target_dictionary).never + [task.target_dictionary.eos()]] = 0
+    first = [h[0] for h in ExactLengthTagger(task.target_dictionary).generate(models, batch)]
+    choices = torch.stack([h["tokens"][0] for h in first])  # step 0: no sentence ends there
+    assert choices.equal(mean.argmax(-1))
+    torch.testing.assert_close(torch.stack([h["positional_scores"][0] for h in first]).exp(),
+                               mean.gather(1, choices.unsqueeze(1)).squeeze(1))
     assert (probs[0] - probs[1]).abs().max() > 1e-2  # two different models
     single, twice = (ExactLengthTagger(task.target_dictionary).generate(m, batch)
                      for m in ([models[0]], [models[0], models[0]]))

@@ -12,7 +12,6 @@ fairseq's translation task plus what tagging needs:
   ``--best-checkpoint-metric f1 --maximize-best-checkpoint-metric`` works.
 """
 import logging
-import math
 from dataclasses import dataclass
 from typing import List
 
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from fairseq.logging import metrics
+from fairseq.sequence_generator import EnsembleModel
 from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
@@ -39,7 +39,7 @@ class ExactLengthTagger:
     """Greedy decoding that emits exactly one tag per source token: EOS is
     forbidden before step ``n`` (the number of tokens) and forced at it. An
     ensemble (several ``--path`` models) averages the models' probabilities at
-    every step, as fairseq's ``EnsembleModel`` does.
+    every step (fairseq's ``EnsembleModel``, as beam search uses it).
 
     Returns hypotheses in fairseq's generator format, so ``fairseq-generate``
     works with it."""
@@ -54,13 +54,14 @@ class ExactLengthTagger:
         net_input = sample["net_input"]
         src_tokens, src_lengths = net_input["src_tokens"], net_input["src_lengths"]
         n_tags = src_lengths - 1  # the source ends with EOS
-        encoder_outs = [model.encoder(src_tokens, src_lengths=src_lengths) for model in models]
+        ensemble = EnsembleModel(models)  # fairseq's: one model, or the mean of their probabilities
+        encoder_outs = ensemble.forward_encoder(net_input)
         incremental_states = [{} for _ in models]
         bsz = src_tokens.size(0)
         tokens = src_tokens.new_full((bsz, 1), self.eos)
         step_lprobs = []
         for step in range(int(n_tags.max()) + 1):
-            lprobs = self.step_lprobs(models, tokens, encoder_outs, incremental_states)
+            lprobs, _ = ensemble.forward_decoder(tokens, encoder_outs, incremental_states)
             lprobs[:, self.never] = -float("inf")
             lprobs[step < n_tags, self.eos] = -float("inf")
             choice = lprobs.argmax(dim=-1)
@@ -80,19 +81,6 @@ class ExactLengthTagger:
                 "alignment": torch.empty(0),
             }])
         return hypos
-
-    @staticmethod
-    def step_lprobs(models, tokens, encoder_outs, incremental_states):
-        """Log-probabilities of the next tag: the model's, or the log of the models'
-        mean probability (an ensemble)."""
-        lprobs = [
-            torch.log_softmax(model.decoder(tokens, encoder_out,
-                                            incremental_state=state)[0][:, -1].float(), dim=-1)
-            for model, encoder_out, state in zip(models, encoder_outs, incremental_states)
-        ]
-        if len(lprobs) == 1:
-            return lprobs[0]
-        return torch.logsumexp(torch.stack(lprobs), dim=0) - math.log(len(lprobs))
 
 
 @register_task("ner_tagging", dataclass=NerTaggingConfig)
