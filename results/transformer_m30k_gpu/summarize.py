@@ -2,8 +2,8 @@
 before convergence and before beam-5 scoring, so the table compares dev BLEU under
 fairseq's per-epoch greedy validation at the last epoch every run completed, seed by seed.
 
-    python results/transformer_m30k_gpu/summarize.py RUNS_DIR   # WORK_DIR/runs of run.sh
-writes probe.md and curves.json beside this file."""
+    python results/transformer_m30k_gpu/summarize.py RUNS_DIR [OUT_DIR]   # WORK_DIR/runs of run.sh
+writes probe.md and curves.json to OUT_DIR (default: beside this file)."""
 import json
 import os
 import re
@@ -41,7 +41,7 @@ def at_epoch(result, epoch, key):
     return next(p[key] for p in result["curve"] if p["epoch"] == epoch)
 
 
-def main(runs_dir):
+def main(runs_dir, out_dir=HERE):
     results = load(runs_dir)
     common = min(r["complete_epochs"] for r in results)
     for r in results:
@@ -75,12 +75,12 @@ def main(runs_dir):
             f"| {means['tf_prob']:.3f} "
             f"| {means['model_fed']:.3f} | {means['dev_nll_loss']:.3f} / "
             f"{means['fed_nll_loss']:.3f} | {credit} |")
-    with open(os.path.join(HERE, "probe.md"), "w") as f:
+    with open(os.path.join(out_dir, "probe.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
-    with open(os.path.join(HERE, "curves.json"), "w") as f:
+    with open(os.path.join(out_dir, "curves.json"), "w") as f:
         json.dump(results, f, indent=1)
     print("\n".join(lines))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])
