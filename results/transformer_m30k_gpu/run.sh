@@ -47,8 +47,8 @@
 #   TRAIN_SECONDS=420 SWEEP_SECONDS=545 bash results/transformer_m30k_gpu/run.sh KIT/m30k /tmp/tc $OUT
 # 12 runs at once, ~24 s an epoch each; training stopped by time after 18-19 epochs and the
 # sweep's limit again came during scoring. Rerunning the same command on the still-warm
-# machine (SWEEP_SECONDS=265) read the trained runs back (fairseq's cumulative training time
-# is past --stop-time-hours, so none trains further) and scored them: table.md, results.json.
+# machine (SWEEP_SECONDS=265) read the trained runs back (the sweep marks a run trained once
+# its training ends, by time too) and scored them: table.md, results.json.
 # summarize.py on that call's runs wrote converged/probe.md (diagnostics at epoch 17).
 set -uo pipefail
 DATA=${1:?usage: run.sh DATA_DIR WORK_DIR [OUT_DIR]}
