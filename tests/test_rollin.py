@@ -96,8 +96,8 @@ def test_ignored_options_name_the_options_and_why():
     (k,) = RollinSchedule(teacher_forcing_schedule="constant", teacher_forcing_k=3.0,
                           teacher_forcing_start=0.5).ignored_options()
     assert k.startswith("--teacher-forcing-k 3.0 (") and "schedule constant" in k
-    assert RollinSchedule(teacher_forcing_schedule="linear", teacher_forcing_slope=0.2,
-                          teacher_forcing_final=None).ignored_options() == []
+    assert RollinSchedule(teacher_forcing_schedule="linear",
+                          teacher_forcing_slope=0.2).ignored_options() == []
 
 
 def test_rollin_at_hands_the_settings_to_the_rollin():
