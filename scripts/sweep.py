@@ -400,7 +400,8 @@ def mean_sd(values):
 def paired_difference(runs, reference_runs):
     """Row minus reference, seed by seed, on the seeds both have: the differences on dev
     and test, their mean and sd; ``gain`` when the mean exceeds its sd on both dev and
-    test (``loss``: the mean is below minus its sd on both); needs 2 seeds or more."""
+    test (``loss``: the mean is below minus its sd on both); needs 2 seeds or more.
+    ``metrics``: the mean and sd of the differences of every extra score both have."""
     reference = {seed_of(r): r for r in reference_runs}
     pairs = [(r, reference[seed_of(r)]) for r in sorted(runs, key=seed_of)
              if seed_of(r) in reference]
@@ -415,6 +416,14 @@ def paired_difference(runs, reference_runs):
                                        for s in ("dev", "test"))
 
     out["gain"], out["loss"] = beats(1), beats(-1)
+    out["metrics"] = {}
+    for key in dict.fromkeys(k for r, _ in pairs for k in r.get("metrics", {})):
+        values = [(r.get("metrics", {}).get(key), q.get("metrics", {}).get(key))
+                  for r, q in pairs]
+        diffs = [a - b for a, b in values if a is not None and b is not None]
+        if diffs:
+            mean, sd = mean_sd(diffs)
+            out["metrics"][key] = {"mean": mean, "sd": sd}
     return out
 
 
@@ -515,6 +524,15 @@ def markdown(task, summary, opts):
             cells = [pm(s["metrics"].get(k, {}).get("mean"), s["metrics"].get(k, {}).get("sd"))
                      for k in metric_names]
             lines.append(f"| {s['name']} | " + " | ".join(cells) + " |")
+    paired_metrics = [(name, ref, p) for name, ref, p in paired if p.get("metrics")]
+    if metric_names and paired_metrics:
+        lines += ["", "Paired differences of all scores, row − reference on the same seed, "
+                  "mean ± sd:", "", "| configuration | against | " + " | ".join(metric_names)
+                  + " |", "|---|---|" + "---|" * len(metric_names)]
+        for name, ref, p in paired_metrics:
+            cells = [pm(p["metrics"].get(k, {}).get("mean"), p["metrics"].get(k, {}).get("sd"))
+                     for k in metric_names]
+            lines.append(f"| {name} | {ref} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -657,9 +675,9 @@ for args in json.loads(sys.argv[1]):
 BLEU_LINE = re.compile(r"BLEU4 = ([0-9.]+)")
 
 
-def score_generation(text: str):
-    """(exact match %, BLEU4, sentences) of fairseq-generate output: a hypothesis (H-)
-    matches when it equals its reference (T-) token for token."""
+def generation_pairs(text: str):
+    """{sentence id: hypothesis} and {sentence id: reference} of fairseq-generate output
+    (its H- and T- lines); an error unless every reference has its hypothesis."""
     hyps, refs = {}, {}
     for line in text.splitlines():
         if line.startswith("H-"):
@@ -671,9 +689,22 @@ def score_generation(text: str):
     if not refs or set(hyps) != set(refs):
         raise ValueError(f"generation output has {len(hyps)} hypotheses for {len(refs)} "
                          f"references")
-    exact = 100.0 * sum(hyps[i].split() == refs[i].split() for i in refs) / len(refs)
+    return hyps, refs
+
+
+def exact_match(hyps, refs, longer_than=0):
+    """Exact match (%) over the references longer than ``longer_than`` tokens: a
+    hypothesis matches when it equals its reference token for token (None: no such
+    reference)."""
+    ids = [i for i in refs if len(refs[i].split()) > longer_than]
+    return 100.0 * sum(hyps[i].split() == refs[i].split() for i in ids) / len(ids) if ids else None
+
+
+def score_generation(text: str):
+    """(exact match %, BLEU4, sentences) of fairseq-generate output."""
+    hyps, refs = generation_pairs(text)
     match = BLEU_LINE.search(text)
-    return exact, float(match.group(1)) if match else None, len(refs)
+    return exact_match(hyps, refs), float(match.group(1)) if match else None, len(refs)
 
 
 class CascadeTask:
@@ -740,7 +771,10 @@ class CascadeTask:
 
     def evaluate(self, save_dir):
         """Greedy and beam-5 search with the best checkpoint on valid and test: exact
-        match and BLEU4 of fairseq-generate; dev/test = greedy exact match."""
+        match and BLEU4 of fairseq-generate; dev/test = greedy exact match. With valid and
+        test longer than training (--cascade-eval-max-len), also the exact match over
+        the sequences longer than any in training (``*_longer``), where one early error
+        has the most positions to cascade through."""
         jobs, outputs = [], {}
         for split in ("valid", "test"):
             for beam in (1, 5):
@@ -761,12 +795,17 @@ class CascadeTask:
                            env={**os.environ, "OMP_NUM_THREADS":
                                 os.environ.get("OMP_NUM_THREADS", "1")})
         metrics = {}
+        longest_trained = self.sizes["max_len"]
         for (split, beam), path in outputs.items():
             with open(path, encoding="utf-8") as f:
-                exact, bleu, _ = score_generation(f.read())
+                text = f.read()
+            exact, bleu, _ = score_generation(text)
             name = "dev" if split == "valid" else "test"
             metrics[f"{name}_exact_beam{beam}"] = exact
             metrics[f"{name}_bleu_beam{beam}"] = bleu
+            if self.sizes.get("eval_max_len", longest_trained) > longest_trained:
+                metrics[f"{name}_exact_beam{beam}_longer"] = exact_match(
+                    *generation_pairs(text), longer_than=longest_trained)
         return {"dev": metrics["dev_exact_beam1"], "test": metrics["test_exact_beam1"],
                 "metrics": metrics}
 

@@ -78,6 +78,11 @@ def test_exact_match_and_bleu_of_generate_output(sweep):
             "Generate valid with beam=5: BLEU4 = 41.23, 80.0/50.0/0.0/0.0 (BP=1.000)\n")
     exact, bleu, n = sweep.score_generation(text)
     assert (exact, bleu, n) == (pytest.approx(100 / 3), 41.23, 3)
+    # over the references longer than training's longest (here 1 and 2 tokens)
+    hyps, refs = sweep.generation_pairs(text)
+    assert sweep.exact_match(hyps, refs, longer_than=1) == pytest.approx(50.0)  # "1 3 6", "4 8"
+    assert sweep.exact_match(hyps, refs, longer_than=2) == pytest.approx(100.0)  # "1 3 6"
+    assert sweep.exact_match(hyps, refs, longer_than=3) is None  # none that long
     with pytest.raises(ValueError, match="hypotheses"):
         sweep.score_generation("T-0\t1 2\nT-1\t3\nH-0\t-1\t1 2\n")
 
@@ -145,6 +150,7 @@ def test_sweep_cascade_end_to_end_and_read_back(tmp_path):
     command = [sys.executable, os.path.join(ROOT, "scripts", "sweep.py"), "cascade",
                "--work", str(work), "--epochs", "1", "--seeds", "2", "--parallel", "2",
                "--cascade-train", "200", "--cascade-valid", "30", "--cascade-test", "30",
+               "--cascade-max-len", "8", "--cascade-eval-max-len", "12",
                "--only", "Baseline CE", "soft greedy", "--gold-warmup-epochs", "0"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -155,7 +161,8 @@ def test_sweep_cascade_end_to_end_and_read_back(tmp_path):
     for run in record["runs"]:
         assert 0.0 <= run["dev"] <= 100.0 and set(run["metrics"]) == {
             f"{split}_{score}_beam{beam}" for split in ("dev", "test")
-            for score in ("exact", "bleu") for beam in (1, 5)}
+            for score in ("exact", "bleu") for beam in (1, 5)} | {
+            f"{split}_exact_beam{beam}_longer" for split in ("dev", "test") for beam in (1, 5)}
         assert run["epochs"] == 1 and run["curve"][0]["gnorm"] is not None
     soft = [r for r in record["runs"] if r["name"] == "soft greedy"]
     assert all(r["curve"][0]["model_fed"] > 0 for r in soft)  # it did feed itself

@@ -199,6 +199,27 @@ def test_gain_needs_the_mean_above_its_sd_on_dev_and_test(sweep):
     assert some["seeds"] == [1, 3] and some["dev"]["diffs"] == pytest.approx([1.0, 2.0])
 
 
+def test_paired_differences_of_every_extra_score(sweep, tmp_path):
+    names, results = hand_made_results()
+    for r in results:  # beam 5 one point above greedy dev, "soft" 2 more; CE lacks "longer"
+        r["metrics"] = {"dev_exact_beam5": r["dev"] + 1 + 2 * (r["name"] == "soft") + r["seed"]}
+        if r["name"] != "Baseline CE":
+            r["metrics"]["dev_exact_beam1_longer"] = 10.0 * r["seed"]
+    summary = {s["name"]: s for s in sweep.summarize(names, results)}
+    vs_ce = summary["soft"]["paired"]["Baseline CE"]["metrics"]
+    assert vs_ce["dev_exact_beam5"]["mean"] == pytest.approx(1.5 + 2)  # dev's 1.5, plus 2
+    assert vs_ce["dev_exact_beam5"]["sd"] == pytest.approx(0.5)  # the same seed cancels
+    assert "dev_exact_beam1_longer" not in vs_ce  # CE has none to pair with
+    vs_noisy = sweep.paired_difference([r for r in results if r["name"] == "soft"],
+                                       [r for r in results if r["name"] == "noisy"])
+    assert vs_noisy["metrics"]["dev_exact_beam1_longer"] == {"mean": 0.0, "sd": 0.0}
+    sweep.write_table(FakeTask(), [(n, [n]) for n in names], results,
+                      options(tmp_path, table="ner-table1"))
+    text = (tmp_path / "table.md").read_text()
+    assert "| configuration | against | dev_exact_beam5 | dev_exact_beam1_longer |" in text
+    assert "| soft | Baseline CE | 3.50 ± 0.50 | – |" in text
+
+
 def test_tables_say_mean_sd_best_seed_and_verdicts(sweep, tmp_path):
     names, results = hand_made_results()
     opts = options(tmp_path, table="ner-table1")
