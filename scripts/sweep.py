@@ -479,6 +479,12 @@ def pm(mean, sd, digits=2):
     return fmt(mean, digits) if sd is None else f"{fmt(mean, digits)} ± {fmt(sd, digits)}"
 
 
+def stat_cells(stats, names):
+    """Markdown cells "mean ± sd" of ``stats[name]`` for each name ("–" where missing)."""
+    return " | ".join(pm(stats.get(k, {}).get("mean"), stats.get(k, {}).get("sd"))
+                      for k in names) + " |"
+
+
 def markdown(task, summary, opts):
     """The tables of table.md: scores over seeds, paired differences, extra metrics."""
     score = getattr(task, "score_label", task.metric_label)
@@ -521,18 +527,14 @@ def markdown(task, summary, opts):
         for s in summary:
             if s.get("failed"):
                 continue
-            cells = [pm(s["metrics"].get(k, {}).get("mean"), s["metrics"].get(k, {}).get("sd"))
-                     for k in metric_names]
-            lines.append(f"| {s['name']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {s['name']} | " + stat_cells(s["metrics"], metric_names))
     paired_metrics = [(name, ref, p) for name, ref, p in paired if p.get("metrics")]
     if metric_names and paired_metrics:
         lines += ["", "Paired differences of all scores, row − reference on the same seed, "
                   "mean ± sd:", "", "| configuration | against | " + " | ".join(metric_names)
                   + " |", "|---|---|" + "---|" * len(metric_names)]
         for name, ref, p in paired_metrics:
-            cells = [pm(p["metrics"].get(k, {}).get("mean"), p["metrics"].get(k, {}).get("sd"))
-                     for k in metric_names]
-            lines.append(f"| {name} | {ref} | " + " | ".join(cells) + " |")
+            lines.append(f"| {name} | {ref} | " + stat_cells(p["metrics"], metric_names))
     return "\n".join(lines) + "\n"
 
 
@@ -700,11 +702,16 @@ def exact_match(hyps, refs, longer_than=0):
     return 100.0 * sum(hyps[i].split() == refs[i].split() for i in ids) / len(ids) if ids else None
 
 
+def bleu4(text: str):
+    """The BLEU4 that fairseq-generate printed (None: none printed)."""
+    match = BLEU_LINE.search(text)
+    return float(match.group(1)) if match else None
+
+
 def score_generation(text: str):
     """(exact match %, BLEU4, sentences) of fairseq-generate output."""
     hyps, refs = generation_pairs(text)
-    match = BLEU_LINE.search(text)
-    return exact_match(hyps, refs), float(match.group(1)) if match else None, len(refs)
+    return exact_match(hyps, refs), bleu4(text), len(refs)
 
 
 class CascadeTask:
@@ -799,13 +806,13 @@ class CascadeTask:
         for (split, beam), path in outputs.items():
             with open(path, encoding="utf-8") as f:
                 text = f.read()
-            exact, bleu, _ = score_generation(text)
+            hyps, refs = generation_pairs(text)
             name = "dev" if split == "valid" else "test"
-            metrics[f"{name}_exact_beam{beam}"] = exact
-            metrics[f"{name}_bleu_beam{beam}"] = bleu
+            metrics[f"{name}_exact_beam{beam}"] = exact_match(hyps, refs)
+            metrics[f"{name}_bleu_beam{beam}"] = bleu4(text)
             if self.sizes.get("eval_max_len", longest_trained) > longest_trained:
                 metrics[f"{name}_exact_beam{beam}_longer"] = exact_match(
-                    *generation_pairs(text), longer_than=longest_trained)
+                    hyps, refs, longer_than=longest_trained)
         return {"dev": metrics["dev_exact_beam1"], "test": metrics["test_exact_beam1"],
                 "metrics": metrics}
 
