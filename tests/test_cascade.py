@@ -1,7 +1,7 @@
 """The cascade task: scripts/make_cascade_data.py and the `cascade` table of scripts/sweep.py.
 
 The end-to-end sweep (2 rows x 2 seeds x 1 epoch on 200 sequences, then read back) takes
-40-90 s on 2 shared CPU cores: it runs only with RELAXSS_SLOW_TESTS=1."""
+40-90 s on 2 shared CPU cores."""
 import argparse
 import importlib.util
 import json
@@ -143,8 +143,6 @@ def test_prepared_data_is_reused_only_when_made_the_same_way(sweep, tmp_path):
         sweep.CascadeTask(cascade_options(tmp_path, cascade_train=61)).prepare()
 
 
-@pytest.mark.skipif(os.environ.get("RELAXSS_SLOW_TESTS") != "1",
-                    reason="40-90 s on 2 CPU cores: set RELAXSS_SLOW_TESTS=1")
 def test_sweep_cascade_end_to_end_and_read_back(tmp_path):
     work = tmp_path / "work"
     command = [sys.executable, os.path.join(ROOT, "scripts", "sweep.py"), "cascade",

@@ -30,9 +30,14 @@
 #   an MT run costs ~10x an NER run here, and a full per-row grid (~40 runs) would cost
 #   more than the table (24 tuning runs as it is). Which row took what is in WORK/settings.json.
 # Stage 3: the table, SEEDS seeds; seed 1 of a tuned row is its tuning run, read back.
+# Stage 4 (only with LONGER_EPOCHS set, e.g. 24): the convergence check. Cross-entropy,
+#   Bengio greedy and the relaxed row with the best mean dev BLEU in the table, trained again
+#   with the same settings and seeds at the cap LONGER_EPOCHS (the schedule still ends at the
+#   cap, so it is stretched with it), in WORK/longer: whether the table's ordering survives
+#   runs that stop on patience rather than at the cap.
 # Every stage resumes: run the same command again after an interruption.
 # Environment: SEEDS (3), EPOCHS (the cap, where the schedule ends; 12: cross-entropy at 128
-# units gains under 1 dev BLEU an epoch by then), UNITS (128),
+# units gains under 1 dev BLEU an epoch by then), LONGER_EPOCHS (unset), UNITS (128),
 # MAX_TOKENS (1500 tokens a batch), PARALLEL (2); the grids: FINALS (0.9,0.75,0.5), WARMUPS
 # (5: besides 1), ALPHAS (1,100: besides 10), CE_CLIPS (1,5,25), CLIPS (1,25: besides 5),
 # CREDIT_SCALES (0.25,0.5,0.9).
@@ -132,3 +137,19 @@ merge_settings "$WORK"/tune/{ce,bounded}/grid_best.json "$WORK"/tune/bengio_gree
   "$WORK/tune/soft_greedy_clip_best.json" "$WORK/tune/detached.json" \
   "$WORK/tune/counterparts.json"
 tuned_table
+
+# stage 4: the convergence check
+if [ -n "${LONGER_EPOCHS:-}" ]; then
+  mapfile -t longer_rows < <("${PYTHON:-python}" - "$WORK/table/results.json" <<'EOF'
+import json, sys
+summary = json.load(open(sys.argv[1]))["summary"]
+baselines = ["Baseline CE", "Bengio et al. (2015) greedy"]
+relaxed = [row for row in summary if not row["name"].startswith(("Baseline", "Bengio"))]
+print(*baselines, max(relaxed, key=lambda row: row["dev_mean"])["name"], sep="\n")
+EOF
+  )
+  echo "table1_tuned.sh: convergence check at a cap of $LONGER_EPOCHS epochs: ${longer_rows[*]}"
+  "${PYTHON:-python}" "$ROOT/scripts/sweep.py" "$TABLE" --work "$WORK/longer" --seeds "$SEEDS" \
+    "${SWEEP[@]}" --epochs "$LONGER_EPOCHS" --row-settings "$WORK/settings.json" \
+    --only "${longer_rows[@]}"
+fi
