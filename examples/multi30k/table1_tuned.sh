@@ -148,6 +148,10 @@ relaxed = [row for row in summary if not row["name"].startswith(("Baseline", "Be
 print(*baselines, max(relaxed, key=lambda row: row["dev_mean"])["name"], sep="\n")
 EOF
   )
+  if [ "${#longer_rows[@]}" != 3 ]; then
+    echo "table1_tuned.sh: no rows for the convergence check in $WORK/table/results.json" >&2
+    exit 1
+  fi
   echo "table1_tuned.sh: convergence check at a cap of $LONGER_EPOCHS epochs: ${longer_rows[*]}"
   "${PYTHON:-python}" "$ROOT/scripts/sweep.py" "$TABLE" --work "$WORK/longer" --seeds "$SEEDS" \
     "${SWEEP[@]}" --epochs "$LONGER_EPOCHS" --row-settings "$WORK/settings.json" \
