@@ -708,12 +708,6 @@ def bleu4(text: str):
     return float(match.group(1)) if match else None
 
 
-def score_generation(text: str):
-    """(exact match %, BLEU4, sentences) of fairseq-generate output."""
-    hyps, refs = generation_pairs(text)
-    return exact_match(hyps, refs), bleu4(text), len(refs)
-
-
 class CascadeTask:
     """Running sums of digits mod 10 (scripts/make_cascade_data.py): the paper's NER model
     (fixed-position attention), dev score = greedy exact match on valid."""

@@ -76,15 +76,16 @@ def test_exact_match_and_bleu_of_generate_output(sweep):
             "S-0\t4 4\nT-0\t4 8\nH-0\t-0.9\t4 9\nP-0\t-0.1 -0.2\n"
             "S-2\t5\nT-2\t5\nH-2\t-0.3\t\n"
             "Generate valid with beam=5: BLEU4 = 41.23, 80.0/50.0/0.0/0.0 (BP=1.000)\n")
-    exact, bleu, n = sweep.score_generation(text)
-    assert (exact, bleu, n) == (pytest.approx(100 / 3), 41.23, 3)
-    # over the references longer than training's longest (here 1 and 2 tokens)
     hyps, refs = sweep.generation_pairs(text)
+    assert hyps == {"1": "1 3 6", "0": "4 9", "2": ""} and len(refs) == 3
+    assert sweep.exact_match(hyps, refs) == pytest.approx(100 / 3)
+    assert sweep.bleu4(text) == 41.23 and sweep.bleu4("no score printed") is None
+    # over the references longer than training's longest (here 1 and 2 tokens)
     assert sweep.exact_match(hyps, refs, longer_than=1) == pytest.approx(50.0)  # "1 3 6", "4 8"
     assert sweep.exact_match(hyps, refs, longer_than=2) == pytest.approx(100.0)  # "1 3 6"
     assert sweep.exact_match(hyps, refs, longer_than=3) is None  # none that long
     with pytest.raises(ValueError, match="hypotheses"):
-        sweep.score_generation("T-0\t1 2\nT-1\t3\nH-0\t-1\t1 2\n")
+        sweep.generation_pairs("T-0\t1 2\nT-1\t3\nH-0\t-1\t1 2\n")
 
 
 def cascade_options(work, **kw):
