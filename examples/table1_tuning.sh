@@ -5,7 +5,8 @@
 #   WORK   the work folder,  SWEEP  (array) the sweep arguments of every run: the data option,
 #          the cap, the schedule's form, --parallel and any fairseq-train arguments,
 #   SEEDS  seeds of the final table.
-# Tuning runs use seed 1 and live in WORK/tune/DIR; the table in WORK/table. Every step
+# Tuning runs use seed 1 and live in WORK/tune/DIR; the table in WORK/table; the convergence
+# check in WORK/longer. Every step
 # resumes (sweep.py reads finished runs back), so the caller's script can be run again.
 
 # tune_grid DIR ROW [sweep args...]: one dev grid of one row (seed 1), in WORK/tune/DIR
@@ -92,4 +93,31 @@ tuned_table() {
   reuse_tuning_runs
   "${PYTHON:-python}" "$ROOT/scripts/sweep.py" "$TABLE" --work "$WORK/table" --seeds "$SEEDS" \
     "${SWEEP[@]}" --row-settings "$WORK/settings.json"
+}
+
+# convergence_check CAP: cross-entropy, Bengio greedy and the relaxed row with the best mean
+# dev score in WORK/table (failed rows left out), trained again with the same settings and
+# seeds at the cap CAP (the schedule still ends at the cap, so it is stretched with it), in
+# WORK/longer: whether the table's ordering survives runs that stop on patience rather than
+# at the cap
+convergence_check() {
+  local cap=$1 rows
+  mapfile -t rows < <("${PYTHON:-python}" - "$WORK/table/results.json" "$ROOT/scripts" <<'EOF'
+import json, sys
+sys.path.insert(0, sys.argv[2])
+from sweep import best_grid_point  # best mean dev score, failed rows left out
+summary = json.load(open(sys.argv[1]))["summary"]
+best = best_grid_point([row for row in summary
+                        if not row["name"].startswith(("Baseline", "Bengio"))])
+if best is not None:
+    print("Baseline CE", "Bengio et al. (2015) greedy", best["name"], sep="\n")
+EOF
+  )
+  if [ "${#rows[@]}" != 3 ]; then
+    echo "convergence_check: no rows for the convergence check in $WORK/table/results.json" >&2
+    return 1
+  fi
+  echo "convergence check at a cap of $cap epochs: ${rows[*]}"
+  "${PYTHON:-python}" "$ROOT/scripts/sweep.py" "$TABLE" --work "$WORK/longer" --seeds "$SEEDS" \
+    "${SWEEP[@]}" --epochs "$cap" --row-settings "$WORK/settings.json" --only "${rows[@]}"
 }

@@ -140,23 +140,5 @@ tuned_table
 
 # stage 4: the convergence check
 if [ -n "${LONGER_EPOCHS:-}" ]; then
-  mapfile -t longer_rows < <("${PYTHON:-python}" - "$WORK/table/results.json" "$ROOT/scripts" <<'EOF'
-import json, sys
-sys.path.insert(0, sys.argv[2])
-from sweep import best_grid_point  # best mean dev score, failed rows left out
-summary = json.load(open(sys.argv[1]))["summary"]
-best = best_grid_point([row for row in summary
-                        if not row["name"].startswith(("Baseline", "Bengio"))])
-if best is not None:
-    print("Baseline CE", "Bengio et al. (2015) greedy", best["name"], sep="\n")
-EOF
-  )
-  if [ "${#longer_rows[@]}" != 3 ]; then
-    echo "table1_tuned.sh: no rows for the convergence check in $WORK/table/results.json" >&2
-    exit 1
-  fi
-  echo "table1_tuned.sh: convergence check at a cap of $LONGER_EPOCHS epochs: ${longer_rows[*]}"
-  "${PYTHON:-python}" "$ROOT/scripts/sweep.py" "$TABLE" --work "$WORK/longer" --seeds "$SEEDS" \
-    "${SWEEP[@]}" --epochs "$LONGER_EPOCHS" --row-settings "$WORK/settings.json" \
-    --only "${longer_rows[@]}"
+  convergence_check "$LONGER_EPOCHS"
 fi

@@ -13,10 +13,13 @@
 #   only in the credit-assignment gradient.
 # Stage 3: the table, every row with its tuned settings (WORK/settings.json), SEEDS seeds;
 #   seed 1 of a tuned row is its tuning run, read back (so its dev score chose the setting).
+# Stage 4 (only with LONGER_EPOCHS set, e.g. 24): the convergence check. Cross-entropy,
+#   Bengio greedy and the relaxed row with the best mean dev F1 in the table, trained again
+#   with the same settings and seeds at the cap LONGER_EPOCHS (the schedule is stretched with
+#   it), in WORK/longer: 24 of the table's 55 runs had their best dev epoch at the cap of 12.
 # Every stage resumes: run the same command again after an interruption.
-# Environment: SEEDS (5), EPOCHS (12, the cap; the schedule ends there: runs of the NER
-# preset converge in 10-13 epochs under patience 3, so a later end would never be reached),
-# PARALLEL (2).
+# Environment: SEEDS (5), EPOCHS (12, the cap; the schedule ends there), LONGER_EPOCHS
+# (unset), PARALLEL (2).
 set -euo pipefail
 CONLL=${1:?usage: table1_tuned.sh CONLL_DIR WORK_DIR}
 WORK=${2:?usage: table1_tuned.sh CONLL_DIR WORK_DIR}
@@ -53,3 +56,8 @@ tune_grid bounded "alpha-soft fixed greedy, bounded credit" \
 merge_settings "$WORK"/tune/{ce,bengio_greedy,bengio_sample,annealed_greedy,annealed_sample,st_greedy,st_sample,bounded,soft_sample,soft_greedy_clip}/grid_best.json \
   "$WORK/tune/detached.json"
 tuned_table
+
+# stage 4: the convergence check
+if [ -n "${LONGER_EPOCHS:-}" ]; then
+  convergence_check "$LONGER_EPOCHS"
+fi
