@@ -458,3 +458,42 @@ def test_best_of_takes_the_best_dev_score_over_several_grids(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "best.json").read_text()) == {"row": "--x b"}
+
+
+CONVERGENCE_CHECK = """
+source "$1/examples/table1_tuning.sh"
+ROOT=$1
+WORK=$2
+TABLE=mt-table1
+SEEDS=3
+SWEEP=(--mt-data "$2/data" --epochs 12 --final-tf 0.75 --plugin-final-tf --list)
+convergence_check 24
+"""
+
+
+def test_convergence_check_retrains_ce_bengio_and_the_best_relaxed_row(tmp_path):
+    """Stage 4 of both tuned-table recipes: CE, Bengio greedy and the relaxed row with the
+    best mean dev score (a failed row is not a candidate, however high its partial mean),
+    with the table's settings, at the longer cap; no candidate: an error, nothing run."""
+    def check(summary):
+        os.makedirs(tmp_path / "table", exist_ok=True)
+        (tmp_path / "table" / "results.json").write_text(json.dumps({"summary": summary}))
+        return subprocess.run(["bash", "-c", CONVERGENCE_CHECK, "-", ROOT, str(tmp_path)],
+                              capture_output=True, text=True, timeout=120)
+
+    (tmp_path / "settings.json").write_text(json.dumps(
+        {"Baseline CE": "--clip-norm 1", "straight-through greedy": "--alpha 1"}))
+    rows = [("Baseline CE", 35.5), ("Bengio et al. (2015) greedy", 35.9),
+            ("Bengio et al. (2015) sample", 36.5), ("alpha-soft fixed greedy", 35.2),
+            ("straight-through greedy", 35.6), ("alpha-soft fixed sample", 40.0, True)]
+    result = check([{"name": r[0], "dev_mean": r[1], **({"failed": True} if len(r) > 2 else {})}
+                    for r in rows])
+    assert result.returncode == 0, result.stderr
+    listed = [line.split(":")[0] for line in result.stdout.splitlines()
+              if line.startswith(("Baseline", "Bengio", "alpha", "straight"))]
+    assert listed == ["Baseline CE", "Bengio et al. (2015) greedy", "straight-through greedy"]
+    assert "--max-epoch 24" in result.stdout and "seeds 1..3" in result.stdout
+    assert re.search(r"straight-through greedy: .*--alpha 1$", result.stdout, re.M)
+
+    result = check([{"name": "Baseline CE", "dev_mean": 35.5}])
+    assert result.returncode != 0 and "no rows for the convergence check" in result.stderr
