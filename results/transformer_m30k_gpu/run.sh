@@ -42,14 +42,24 @@
 # beam-5 scoring (15 runs' validation had taken ~39 s of every ~50 s epoch), so no
 # table.md came back: summarize.py reads the runs' logs (probe.md, curves.json). sweep.log,
 # device.txt and gpu.csv (nvidia-smi every 5 s) are that call's.
-# Second allowance (2026-11-26, one H100, these validation settings; converged/ beside this file):
+# Second allowance (2026-11-26, one H100, these validation settings; cap20/ beside this file):
 #   ROWS="Baseline CE;alpha-soft fixed greedy;alpha-soft fixed greedy, detached;straight-through greedy" \
 #   TRAIN_SECONDS=420 SWEEP_SECONDS=545 bash results/transformer_m30k_gpu/run.sh KIT/m30k /tmp/tc $OUT
 # 12 runs at once, ~24 s an epoch each; training stopped by time after 18-19 epochs and the
 # sweep's limit again came during scoring. Rerunning the same command on the still-warm
 # machine (SWEEP_SECONDS=265) read the trained runs back (the sweep marks a run trained once
 # its training ends, by time too) and scored them: table.md, results.json.
-# summarize.py on that call's runs wrote converged/probe.md (diagnostics at epoch 17).
+# summarize.py on that call's runs wrote cap20/probe.md (diagnostics at epoch 17).
+# Third allowance (2026-11-26, one H100; cap30/ beside this file): the row the second chose
+# on dev against CE, capped at 30 epochs (the recipe's default):
+#   ROWS="Baseline CE;alpha-soft fixed greedy, detached" EPOCHS=30 \
+#   TRAIN_SECONDS=400 SWEEP_SECONDS=565 bash results/transformer_m30k_gpu/run.sh KIT/m30k /tmp/tc $OUT
+# 6 runs at once, ~11.5 s an epoch for CE; every run stopped on dev patience (18-26 epochs)
+# and was scored within the call (413 s). The same call for the credit-keeping roll-ins
+# (ROWS="alpha-soft fixed greedy;straight-through greedy" TRAIN_SECONDS=285 SWEEP_SECONDS=405,
+# the allowance's rest) stopped training by time at epoch 20 and scored one run:
+# cap30/credit_rows_partial/. Runs read back locally (sweep.py with the same arguments)
+# drew cap30/curves.png; summarize.py wrote the probe.md files.
 set -uo pipefail
 DATA=${1:?usage: run.sh DATA_DIR WORK_DIR [OUT_DIR]}
 WORK=${2:?usage: run.sh DATA_DIR WORK_DIR [OUT_DIR]}
