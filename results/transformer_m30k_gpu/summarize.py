@@ -61,12 +61,13 @@ def main(runs_dir, out_dir=HERE):
         if not rows:
             continue
         mean, sd = mean_sd([r["dev"] for r in rows])
-        diff = mean_sd([r["dev"] - c["dev"] for r, c in zip(rows, ce)])  # seeds 1, 2, 3
         means = {key: mean_sd([at_epoch(r, common, key) for r in rows])[0]
                  for key in ("tf_prob", "model_fed", "dev_nll_loss", "fed_nll_loss",
                              "credit_gnorm")}
-        # a call without CE (run.sh's ROWS) has nothing to pair with
-        paired = "" if name == ROWS[0] or not ce else f"{diff[0]:+.2f} ± {diff[1]:.2f}"
+        paired = ""  # CE itself, or a call without CE (run.sh's ROWS): nothing to pair with
+        if name != ROWS[0] and ce:
+            diff = mean_sd([r["dev"] - c["dev"] for r, c in zip(rows, ce)])  # seeds 1, 2, 3
+            paired = f"{diff[0]:+.2f} ± {diff[1]:.2f}"
         credit = "" if means["credit_gnorm"] is None else f"{means['credit_gnorm']:.4f}"
         devs = " / ".join(f"{r['dev']:.2f}" for r in rows)
         bests = " / ".join(f"{r['best_dev']:.2f}" for r in rows)
