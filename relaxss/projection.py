@@ -203,8 +203,11 @@ class SharedOperandProducts:
         """No more products: release what the backward does not need."""
         self.anchor = None
 
-    def product(self, x: Tensor) -> Tensor:
-        """``x @ M`` in the graph (``x``: ``n x K``)."""
+    def product(self, x: Tensor, forward_value: Optional[Tensor] = None) -> Tensor:
+        """``x @ M`` in the graph (``x``: ``n x K``).  With ``forward_value``
+        the forward returns that instead and never takes the product, while the
+        backward is still the product's: a straight-through estimator, whose
+        forward value is another tensor's (the hard choice's embedding)."""
         if self.anchor is None:
             raise RuntimeError("SharedOperandProducts.product after close")
         first, self.used = self.used, self.used + x.size(0)
@@ -213,7 +216,7 @@ class SharedOperandProducts:
         if self.inputs is None:
             self.inputs = x.new_empty(self.rows, x.size(1))
         self.inputs[first : self.used].copy_(x.detach())
-        return _SharedOperandProduct.apply(x, self.anchor, self, first)
+        return _SharedOperandProduct.apply(x, self.anchor, self, first, forward_value)
 
     def rows_grad(self) -> Tensor:
         if self.grads is None:
@@ -243,8 +246,10 @@ class _SharedOperandGradient(torch.autograd.Function):
 
 class _SharedOperandProduct(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, anchor, products, first):
+    def forward(ctx, x, anchor, products, first, forward_value):
         ctx.products, ctx.first = products, first
+        if forward_value is not None:
+            return forward_value.detach()  # a plain alias, as in _LinearWithKnownOutput
         return x.mm(products.operand.detach())
 
     @staticmethod
@@ -255,7 +260,7 @@ class _SharedOperandProduct(torch.autograd.Function):
         # the backward runs outside autocast: multiply in the gradient's dtype
         operand = products.operand.detach().to(grad.dtype)
         grad_x = grad.mm(operand.t()) if ctx.needs_input_grad[0] else None
-        return grad_x, grad.new_zeros(()), None, None
+        return grad_x, grad.new_zeros(()), None, None, None
 
 
 class ScoreLayout(NamedTuple):

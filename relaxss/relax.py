@@ -311,14 +311,39 @@ def straight_through_greedy_embedding(
     return straight_through_of_logits(scores.float() * alpha, embedding_weight, top_k, mix)
 
 
+class _StraightThroughMixture(torch.autograd.Function):
+    """Forward: the hard embedding; backward: the gradient of the mixture
+    ``weights @ E``, whose value the forward never needs and so never computes."""
+
+    @staticmethod
+    def forward(ctx, hard, weights, embedding_weight):
+        ctx.save_for_backward(weights, embedding_weight)
+        return hard.detach()  # a plain alias: the graph of the result is this node
+
+    @staticmethod
+    def backward(ctx, grad):
+        weights, embedding_weight = ctx.saved_tensors
+        grad_weights = grad.mm(embedding_weight.t()) if ctx.needs_input_grad[1] else None
+        grad_embedding = weights.t().mm(grad) if ctx.needs_input_grad[2] else None
+        return None, grad_weights, grad_embedding
+
+
 def straight_through_of_logits(
     logits: Tensor, embedding_weight: Tensor, top_k: int = 0, mix=None
 ) -> Tensor:
     """The embedding of ``argmax logits`` forward, the peaked-softmax mixture's
-    gradient backward."""
-    soft = peaked_softmax_mixture(logits, embedding_weight, top_k, mix)
-    hard = embed_choice(logits.detach().max(dim=-1).indices, embedding_weight)
-    return straight_through(hard.to(soft.dtype), soft)
+    gradient backward.  The full mixture's product with ``E`` is left out of the
+    forward (its value is not fed): one of the three ``B x V x D`` products a
+    soft mode makes per fed row (forward, and the backward into the weights and
+    into ``E``)."""
+    hard = F.embedding(logits.detach().max(dim=-1).indices, embedding_weight.detach())
+    if 0 < top_k < logits.size(-1):  # the top-k mixture is a B x k x D gather: cheap
+        soft = peaked_softmax_mixture(logits, embedding_weight, top_k)
+        return straight_through(hard.to(soft.dtype), soft)
+    weights = peaked_softmax(logits).to(embedding_weight.dtype)
+    if mix is not None:
+        return mix.product(weights, forward_value=hard)
+    return _StraightThroughMixture.apply(hard, weights, embedding_weight)
 
 
 def straight_through_sample_embedding(

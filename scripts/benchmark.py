@@ -39,6 +39,7 @@ MODES = ["reference", "teacher_forcing", "hard_greedy", "hard_sample", "soft_gre
          "st_greedy", "st_sample"]
 FIXED_MODES = ("reference", "teacher_forcing")  # never fed from the model: no tf_prob
 RELAXED = ("soft_greedy", "soft_sample", "st_greedy", "st_sample")  # make the mixture
+STRAIGHT_THROUGH = ("st_greedy", "st_sample")  # the mixture's backward only: no forward product
 NO_GRAD = "/no-grad"  # transformer rows: --first-pass-grad False
 
 
@@ -216,7 +217,8 @@ def transformer_flops_per_target_token(opts, row, tf_prob=0.0):
     over the decoder -- its vocabulary projection and the relaxed modes' mixture only
     for the 1 - tf_prob of rows that feed a position --, with its backward only when
     it keeps its graph (relaxed modes with first-pass gradient); without it the
-    mixture still takes E's gradient (forward + 1)."""
+    mixture still takes E's gradient (forward + 1). Straight-through modes feed the
+    hard choice, so their mixture has no forward product (one fewer)."""
     d, f, v, n, length = opts.dim, opts.ffn, opts.vocab, opts.layers, opts.length
     attention = 2 * 4 * d * d + 2 * 2 * length * d  # q, k, v, out projections; scores, context
     ffn = 2 * 2 * d * f
@@ -231,7 +233,8 @@ def transformer_flops_per_target_token(opts, row, tf_prob=0.0):
     graph = mode in RELAXED and not row.endswith(NO_GRAD)
     total += (3 if graph else 1) * (decoder + output_layer * fed)
     if mode in RELAXED:
-        total += (3 if graph else 2) * 2 * v * d * fed
+        products = (3 if graph else 2) - (mode in STRAIGHT_THROUGH)
+        total += products * 2 * v * d * fed
     return total
 
 
@@ -261,8 +264,10 @@ def profile(opts):
 def flops_per_target_token(opts, mode, tf_prob=0.0):
     """Analytic training FLOPs per target token (forward x 3 for backward),
     counting matrix products only (2 FLOPs per multiply-add); source length
-    equals target length here.  The soft modes' mixture is made only for the
-    ``1 - tf_prob`` of positions fed from the model."""
+    equals target length here.  The relaxed modes' mixture is made only for the
+    ``1 - tf_prob`` of positions fed from the model: forward and backward (into the
+    weights and into E) in the soft modes, the backward only in the straight-through
+    modes, which feed the hard choice (with --relax-top-k their forward gathers k rows)."""
     if opts.model == "transformer":
         return transformer_flops_per_target_token(opts, mode, tf_prob)
     d, v = opts.dim, opts.vocab
@@ -275,10 +280,12 @@ def flops_per_target_token(opts, mode, tf_prob=0.0):
     else:  # additive: query proj, keys once per source token, v.tanh, context, output proj
         attention = 2 * d * d + 2 * c * d + 2 * opts.length * d + 2 * opts.length * c + 2 * (c + d) * d
     relax = 0
-    if mode in RELAXED:  # straight-through: the mixture for the backward, plus a lookup
+    if mode in RELAXED:
         k = opts.relax_top_k or v
-        relax = 2 * k * d * (1.0 - tf_prob)  # softmax(alpha*s) @ E: as large as the output layer
-    return 3 * (encoder + decoder_cell + attention + output_layer + relax)
+        products = 2 if mode in STRAIGHT_THROUGH and not opts.relax_top_k else 3
+        # softmax(alpha*s) @ E: as large as the output layer
+        relax = products * 2 * k * d * (1.0 - tf_prob)
+    return 3 * (encoder + decoder_cell + attention + output_layer) + relax
 
 
 def machine():

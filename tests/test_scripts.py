@@ -47,9 +47,10 @@ def tiny_lstm_benchmark(tmp_path, *args):
 
 def test_benchmark_prints_every_mode_at_every_tf_prob_against_the_reference(tmp_path):
     printed, result = tiny_lstm_benchmark(
-        tmp_path, "--modes", "reference", "teacher_forcing", "hard_greedy", "soft_sample")
+        tmp_path, "--modes", "reference", "teacher_forcing", "hard_greedy", "soft_sample",
+        "st_greedy")
     table = result["table"]
-    rollins = ["hard_greedy", "soft_sample"]
+    rollins = ["hard_greedy", "soft_sample", "st_greedy"]
     expected = ([("reference", None), ("teacher_forcing", None)]
                 + [(m, 0.0) for m in rollins] + [(m, 0.75) for m in rollins])
     assert [(row["mode"], row["tf_prob"]) for row in table] == expected
@@ -64,6 +65,10 @@ def test_benchmark_prints_every_mode_at_every_tf_prob_against_the_reference(tmp_
     assert soft_extra > 0
     assert floors["soft_sample", 0.75] - floors["hard_greedy", 0.75] == pytest.approx(soft_extra / 4)
     assert floors["hard_greedy", 0.75] == floors["hard_greedy", 0.0] > 0.9
+    # straight-through feeds the hard choice: of the mixture's three products (forward,
+    # backward into the weights and into E) it makes the backward two
+    st_extra = floors["st_greedy", 0.0] - floors["hard_greedy", 0.0]
+    assert st_extra == pytest.approx(soft_extra * 2 / 3)
     # by default lstm_relaxed attends as stock lstm does: teacher forcing is the reference model
     assert "lstm_relaxed with dot attention" in printed
     assert floors["teacher_forcing", None] == 1.0
