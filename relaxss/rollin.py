@@ -58,7 +58,8 @@ class RollinSchedule:
     The fields are the criterion's options of the same names (``--rollin``,
     ``--teacher-forcing-k``, ...; the defaults are theirs); ``max_update`` and
     ``max_epoch`` are the run length (0: no limit), read only by
-    ``teacher_forcing_final``.  Construction checks nothing: :meth:`check`
+    ``teacher_forcing_final`` when ``teacher_forcing_final_at`` does not say where it
+    holds.  Construction checks nothing: :meth:`check`
     refuses settings the schedules cannot honour.
 
     Time ``t`` is completed epochs (``schedule_unit="epoch"``, the paper's) or
@@ -73,6 +74,7 @@ class RollinSchedule:
     teacher_forcing_rate: Optional[float] = None
     teacher_forcing_min: float = 0.0
     teacher_forcing_final: Optional[float] = None
+    teacher_forcing_final_at: Optional[int] = None  # None: at the end of training
     schedule_unit: str = "epoch"
     alpha: float = 10.0
     alpha_anneal_rate: float = 1.0
@@ -87,12 +89,20 @@ class RollinSchedule:
     # -- checks ------------------------------------------------------------------------
 
     @property
+    def final_at(self) -> int:
+        """The epoch (or update, by ``schedule_unit``) at which ``teacher_forcing_final``
+        holds: ``teacher_forcing_final_at``, else the end of training (0: no limit)."""
+        if self.teacher_forcing_final_at is not None:
+            return self.teacher_forcing_final_at
+        return self.max_update if self.schedule_unit == "update" else self.max_epoch
+
+    @property
     def end_time(self) -> Optional[int]:
-        """Schedule time ``t`` at the end of training, where ``teacher_forcing_final``
-        holds: ``max_update`` completed updates (``schedule_unit="update"``) or
-        ``max_epoch - 1`` completed epochs, the whole last epoch (``"epoch"``);
-        ``None`` when the run has no limit in that unit."""
-        return schedule_end_time(self.schedule_unit, self.max_epoch, self.max_update)
+        """Schedule time ``t`` where ``teacher_forcing_final`` holds: ``final_at``
+        completed updates (``schedule_unit="update"``) or ``final_at - 1`` completed
+        epochs, the whole epoch (``"epoch"``); ``None`` when there is no such end (no
+        ``teacher_forcing_final_at`` and no run limit in that unit)."""
+        return schedule_end_time(self.schedule_unit, self.final_at, self.final_at)
 
     def check(self) -> None:
         """Refuse settings the schedules cannot honour: ``ValueError`` naming the
@@ -152,17 +162,24 @@ class RollinSchedule:
         require(getattr(self, name) is None,
                 f"--teacher-forcing-final {final} and {option} {getattr(self, name)} both set "
                 f"the decay of the {schedule} schedule: give only one of them")
+        at = self.teacher_forcing_final_at
+        require(at is None or at > 0,
+                f"--teacher-forcing-final-at is the epoch (or update) where "
+                f"--teacher-forcing-final holds, > 0, got {at}")
         limit_option = "--max-update" if self.schedule_unit == "update" else "--max-epoch"
         require(self.end_time is not None,
                 f"--teacher-forcing-final needs the run length: with --schedule-unit "
-                f"{self.schedule_unit} the end of training is {limit_option}, which is not set")
+                f"{self.schedule_unit} the end of training is {limit_option}, which is not set "
+                f"(or say where it holds: --teacher-forcing-final-at)")
+        end = (f"--teacher-forcing-final-at {at}" if at is not None
+               else f"--max-epoch {self.max_epoch}")
         if self.schedule_unit == "epoch":
-            require(self.max_epoch > self.gold_warmup_epochs,
-                    f"--teacher-forcing-final {final} is never reached: the last epoch "
-                    f"(--max-epoch {self.max_epoch}) is a gold warm-up epoch "
+            require(self.final_at > self.gold_warmup_epochs,
+                    f"--teacher-forcing-final {final} is never reached: its epoch "
+                    f"({end}) is a gold warm-up epoch "
                     f"(--gold-warmup-epochs {self.gold_warmup_epochs})")
-            require(self.max_epoch > 1, "--teacher-forcing-final needs time to decay: "
-                    "--max-epoch 1 ends training at t = 0 completed epochs, its start")
+            require(self.final_at > 1, f"--teacher-forcing-final needs time to decay: "
+                    f"{end} puts it at t = 0 completed epochs, the start")
         require(final >= self.teacher_forcing_min,
                 f"--teacher-forcing-final {final} lies below the floor --teacher-forcing-min "
                 f"{self.teacher_forcing_min}")
@@ -186,6 +203,9 @@ class RollinSchedule:
         elif self.alpha_max is not None and self.alpha_anneal_rate <= 1.0:
             ignored.append(f"--alpha-max {self.alpha_max} (alpha never grows with "
                            f"--alpha-anneal-rate {self.alpha_anneal_rate})")
+        if self.teacher_forcing_final_at is not None and self.teacher_forcing_final is None:
+            ignored.append(f"--teacher-forcing-final-at {self.teacher_forcing_final_at} "
+                           f"(where --teacher-forcing-final holds, which is not given)")
         schedule = self.teacher_forcing_schedule
         for user, decay in FINAL_DERIVABLE_SCHEDULES.items():
             field, option = DERIVED_OPTIONS[decay]

@@ -290,11 +290,16 @@ class ChangedArguments(Exception):
 
 def start_from_earlier_run(earlier_dir: str, save_dir: str):
     """Copies a run of an earlier sweep (checkpoints and log, not its result), so
-    that fairseq resumes from its last checkpoint and the curve keeps its epochs."""
+    that fairseq resumes from its last checkpoint and the curve keeps its epochs. A
+    run that stopped on patience is finished at any cap: it is copied as trained, to be
+    scored, not trained on (fairseq would train it another epoch before its restored
+    patience count stopped it again)."""
     if not os.path.isdir(earlier_dir):
         raise FileNotFoundError(f"--continue-from: no earlier run {earlier_dir}")
-    shutil.copytree(earlier_dir, save_dir,
-                    ignore=shutil.ignore_patterns("result.json", TRAINED_MARK))
+    with open(os.path.join(earlier_dir, "run.log"), encoding="utf-8", errors="replace") as f:
+        stopped_early = EARLY_STOP in f.read()
+    left_out = ("result.json",) if stopped_early else ("result.json", TRAINED_MARK)
+    shutil.copytree(earlier_dir, save_dir, ignore=shutil.ignore_patterns(*left_out))
 
 
 def protocol_args(opts):
@@ -997,7 +1002,10 @@ def main(argv=None):
     parser.add_argument("--continue-from", metavar="EARLIER_WORK",
                         help="start every run not yet in --work from the same run of this "
                         "earlier sweep (its last checkpoint and log), e.g. to train it for "
-                        "more --epochs; the earlier sweep is left as it is")
+                        "more --epochs (runs that stopped on patience are scored, not trained "
+                        "on); the earlier sweep is left as it is. A schedule stated by its end "
+                        "(--teacher-forcing-final) would be derived again for the new cap: pass "
+                        "--teacher-forcing-final-at EARLIER_CAP to keep it")
     opts, opts.extra = parser.parse_known_args(argv)  # the rest: fairseq-train args, every run
     if opts.table.startswith("ner") and not opts.conll:
         parser.error("--conll is required for the NER tables")

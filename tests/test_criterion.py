@@ -348,6 +348,41 @@ def test_same_final_value_at_any_run_length(task, unit, lengths, raw_k):
     assert abs(raw_k_ends[0] - raw_k_ends[1]) > 0.1
 
 
+@pytest.mark.parametrize("unit, at, later_end", [("epoch", 24, 32), ("update", 3000, 5000)])
+def test_final_at_keeps_a_schedule_stated_for_a_shorter_run(task, unit, at, later_end):
+    """--teacher-forcing-final-at: runs of a schedule stated by its end, trained on to a later
+    cap, keep that schedule (the decay of a run that ends at ``at``), which decays on past
+    it; without it the decay would be derived again for the later end."""
+    limit = "max_update" if unit == "update" else "max_epoch"
+    stated = criterion_for(task, teacher_forcing_final=0.9, schedule_unit=unit,
+                           gold_warmup_epochs=5, **{limit: at})
+    kept = criterion_for(task, teacher_forcing_final=0.9, teacher_forcing_final_at=at,
+                         schedule_unit=unit, gold_warmup_epochs=5, **{limit: later_end})
+    derived_again = criterion_for(task, teacher_forcing_final=0.9, schedule_unit=unit,
+                                  gold_warmup_epochs=5, **{limit: later_end})
+    assert kept.schedule.decay == stated.schedule.decay  # the same k, to the last bit
+    assert kept.schedule.decay["k"] != derived_again.schedule.decay["k"]
+    points = [(e, 0) for e in range(1, later_end + 1)] if unit == "epoch" else [
+        (6, u) for u in range(0, later_end + 1, 250)]
+    assert [kept.tf_prob_at(*p) for p in points] == [stated.tf_prob_at(*p) for p in points]
+    end = (at, 0) if unit == "epoch" else (6, at)
+    assert kept.tf_prob_at(*end) == pytest.approx(0.9, abs=1e-9)
+    last = (later_end, 0) if unit == "epoch" else (6, later_end)
+    assert kept.tf_prob_at(*last) < 0.9 < derived_again.tf_prob_at(*last) + 1e-9
+
+
+def test_final_at_needs_no_run_length_and_is_said_to_be_ignored_without_final(task, caplog):
+    unlimited = criterion_for(task, teacher_forcing_final=0.5, teacher_forcing_final_at=3000,
+                              schedule_unit="update", max_update=0)
+    assert unlimited.tf_prob_at(3, 3000) == pytest.approx(0.5, abs=1e-9)
+    # a sweep passes it to every row, cross-entropy's too: said, not refused
+    with caplog.at_level("WARNING"):
+        criterion_for(task, rollin="teacher_forcing", teacher_forcing_final_at=24, max_epoch=32)
+    assert [r.getMessage() for r in caplog.records if "ignoring" in r.getMessage()] == [
+        "relaxed_scheduled_sampling: ignoring --teacher-forcing-final-at 24 (where "
+        "--teacher-forcing-final holds, which is not given)"]
+
+
 def test_derived_value_is_logged_once_at_start_up(task, caplog):
     with caplog.at_level("INFO"):
         criterion_for(task, teacher_forcing_final=0.5, schedule_unit="update", max_update=3000)
@@ -403,6 +438,10 @@ def test_without_final_nothing_is_derived(task, caplog):
          "--max-epoch 1\\) is a gold warm-up epoch"),
         (dict(schedule_unit="epoch", max_epoch=1, gold_warmup_epochs=0),
          "--teacher-forcing-final needs time to decay: --max-epoch 1"),
+        (dict(schedule_unit="epoch", max_epoch=30, teacher_forcing_final_at=1),
+         "--teacher-forcing-final-at 1\\) is a gold warm-up epoch"),
+        (dict(teacher_forcing_final_at=0), "--teacher-forcing-final-at is the epoch .*> 0, got 0"),
+        (dict(teacher_forcing_final_at=-5), "--teacher-forcing-final-at .*> 0, got -5"),
         (dict(teacher_forcing_min=0.5), "--teacher-forcing-final 0.3 lies below the floor "
          "--teacher-forcing-min 0.5"),
         (dict(teacher_forcing_schedule="linear", teacher_forcing_start=0.2),

@@ -112,6 +112,26 @@ def test_continuing_an_earlier_sweep_keeps_its_epochs_and_leaves_it_alone(sweep,
         sweep.one_run(task, missing, "CE", [], restart=1)
 
 
+def test_continuing_a_run_that_stopped_on_patience_scores_it_without_training(sweep, tmp_path):
+    """A run that stopped on patience is finished at any cap: fairseq, resumed with its
+    patience count, would train it one more epoch before stopping again."""
+    task = FakeTask([([(1, 1.0), (2, 2.0)], 0), ([(1, 1.5), (2, 2.5)], 0)])
+    earlier = options(tmp_path / "short", epochs=4)
+    sweep.one_run(task, earlier, "CE", [], seed=1)
+    stopped = sweep.one_run(task, earlier, "CE", [], seed=2)
+    with open(tmp_path / "short" / "runs" / "ce.seed2" / "run.log", "a") as f:
+        f.write(f"2026-11-25 10:00:00 | INFO | fairseq_cli.train | {sweep.EARLY_STOP} for "
+                f"last 3 runs\n")
+    task.attempts = [([(3, 3.0)], 0)]  # one more training: seed 1's, which hit the cap
+    longer = options(tmp_path / "long", epochs=8, continue_from=earlier.work)
+    assert [p["epoch"] for p in sweep.one_run(task, longer, "CE", [], seed=1)["curve"]] == [
+        1, 2, 3]
+    result = sweep.one_run(task, longer, "CE", [], seed=2)  # another training would raise
+    assert result["stopped_early"] and result["curve"] == stopped["curve"]
+    assert [name for name, _ in task.trained] == ["ce.seed1", "ce.seed2", "ce.seed1"]
+    assert task.evaluated[-1] == "ce.seed2"  # scored in the new folder
+
+
 def test_the_protocol_reaches_fairseq_and_row_args_come_last(sweep, tmp_path):
     task = FakeTask(default=([(1, 1.0)], 0))
     opts = options(tmp_path, epochs=7, patience=3, lr_shrink=0.5, extra=["--lr", "0.01"])

@@ -104,6 +104,14 @@ class RelaxedScheduledSamplingConfig(LabelSmoothedCrossEntropyCriterionConfig):
                   "training, gold warm-up included. Replaces --teacher-forcing-k/-slope/-rate "
                   "(not both). Default: off"},
     )
+    teacher_forcing_final_at: Optional[int] = field(
+        default=DEFAULTS.teacher_forcing_final_at,
+        metadata={"help": "with --teacher-forcing-final: the epoch (--schedule-unit epoch) "
+                  "or update (update) at which it holds, in place of the end of training; "
+                  "the schedule decays on after it. E.g. to train runs of a schedule stated "
+                  "for --max-epoch 24 on to a later cap with the same schedule: "
+                  "--teacher-forcing-final-at 24. Default: the end of training"},
+    )
     schedule_unit: ChoiceEnum(SCHEDULE_UNITS) = field(
         default=DEFAULTS.schedule_unit,
         metadata={"help": "time t of the schedules and of alpha annealing: completed "
