@@ -218,7 +218,8 @@ def transformer_flops_per_target_token(opts, row, tf_prob=0.0):
     for the 1 - tf_prob of rows that feed a position --, with its backward only when
     it keeps its graph (relaxed modes with first-pass gradient); without it the
     mixture still takes E's gradient (forward + 1). Straight-through modes feed the
-    hard choice, so their mixture has no forward product (one fewer)."""
+    hard choice, so their mixture has no forward product (one fewer), unless
+    --relax-top-k makes it over k rows (its forward gathers them)."""
     d, f, v, n, length = opts.dim, opts.ffn, opts.vocab, opts.layers, opts.length
     attention = 2 * 4 * d * d + 2 * 2 * length * d  # q, k, v, out projections; scores, context
     ffn = 2 * 2 * d * f
@@ -233,8 +234,9 @@ def transformer_flops_per_target_token(opts, row, tf_prob=0.0):
     graph = mode in RELAXED and not row.endswith(NO_GRAD)
     total += (3 if graph else 1) * (decoder + output_layer * fed)
     if mode in RELAXED:
-        products = (3 if graph else 2) - (mode in STRAIGHT_THROUGH)
-        total += products * 2 * v * d * fed
+        k = opts.relax_top_k or v
+        products = (3 if graph else 2) - (mode in STRAIGHT_THROUGH and not opts.relax_top_k)
+        total += products * 2 * k * d * fed
     return total
 
 

@@ -102,6 +102,30 @@ def test_benchmark_transformer_rows_with_and_without_first_pass_gradient(tmp_pat
     assert floors["soft_greedy"] < 2.5
 
 
+@pytest.mark.parametrize("model", ["lstm", "transformer"])
+def test_flop_floors_count_the_top_k_mixture(model):
+    """With --relax-top-k K the mixture is K rows wide in either model: its three
+    products (the straight-through forward included: it gathers the K rows) scale with K."""
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "benchmark", os.path.join(ROOT, "scripts", "benchmark.py"))
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+
+    def floor(mode, top_k):
+        opts = argparse.Namespace(model=model, dim=8, ffn=16, vocab=60, layers=1, length=5,
+                                  attention="dot", relax_top_k=top_k)
+        return benchmark.flops_per_target_token(opts, mode, tf_prob=0.5)
+
+    per_k_row = 3 * 2 * 8 * 0.5  # 3 products of K x 8, for half the positions
+    for mode in ("soft_greedy", "st_greedy"):
+        assert floor(mode, 8) - floor(mode, 4) == pytest.approx(4 * per_k_row)
+        assert floor(mode, 4) < floor(mode, 0)
+    assert floor("hard_greedy", 4) == floor("hard_greedy", 0)
+
+
 def test_benchmark_profile_names_the_operators_of_each_row():
     printed = run_script("benchmark.py", "--vocab", "60", "--dim", "8", "--batch-size", "4",
                          "--length", "5", "--threads", "1", "--tf-prob", "0",
