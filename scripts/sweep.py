@@ -170,6 +170,14 @@ def learning_curve(log_path: str, metric: str):
     return curve
 
 
+def ended_on_patience(log_path: str) -> bool:
+    """Whether fairseq's last words on the run were its early stop: a run continued
+    after an earlier stop (a longer --patience) validates again after that line."""
+    with open(log_path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    return text.rfind(EARLY_STOP) > text.rfind("| valid |")
+
+
 def best_epoch(curve):
     """The epoch fairseq keeps as checkpoint_best (the last one with the best dev score)."""
     scored = [p for p in curve if p["dev"] is not None]
@@ -288,17 +296,37 @@ class ChangedArguments(Exception):
     """A finished run of this name and seed was made with other arguments."""
 
 
-def start_from_earlier_run(earlier_dir: str, save_dir: str):
+def last_value(args, option: str, default=None):
+    """The value of the last ``option`` in a command line (later ones win)."""
+    values = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == option]
+    return values[-1] if values else default
+
+
+def stopped_for_good(earlier_dir: str, patience: int) -> bool:
+    """Whether a finished run of an earlier sweep stopped on a patience no shorter than
+    ``patience``: then it is finished at any cap. A longer patience (or none, 0) goes
+    on from where it stopped, as a run with that patience would have: the two train
+    alike up to the earlier stop, and resuming restores the patience count."""
+    path = os.path.join(earlier_dir, "result.json")
+    if patience <= 0 or not os.path.exists(path):
+        return False
+    with open(path) as f:
+        result = json.load(f)
+    earlier = int(last_value(result.get("train_args", []), "--patience", 0))
+    return bool(result.get("stopped_early")) and earlier >= patience
+
+
+def start_from_earlier_run(earlier_dir: str, save_dir: str, patience: int):
     """Copies a run of an earlier sweep (checkpoints and log, not its result), so
     that fairseq resumes from its last checkpoint and the curve keeps its epochs. A
-    run that stopped on patience is finished at any cap: it is copied as trained, to be
+    run that stopped for good (:func:`stopped_for_good`) is copied as trained, to be
     scored, not trained on (fairseq would train it another epoch before its restored
     patience count stopped it again)."""
     if not os.path.isdir(earlier_dir):
         raise FileNotFoundError(f"--continue-from: no earlier run {earlier_dir}")
-    with open(os.path.join(earlier_dir, "run.log"), encoding="utf-8", errors="replace") as f:
-        stopped_early = EARLY_STOP in f.read()
-    left_out = ("result.json",) if stopped_early else ("result.json", TRAINED_MARK)
+    left_out = ["result.json"]
+    if not stopped_for_good(earlier_dir, patience):
+        left_out.append(TRAINED_MARK)
     shutil.copytree(earlier_dir, save_dir, ignore=shutil.ignore_patterns(*left_out))
 
 
@@ -344,7 +372,8 @@ def one_run(task, opts, name, args, seed=None, row_args=(), position="", restart
         say(f"{prefix}{label}: finished earlier, read back ({describe(result)})")
         return result
     if opts.continue_from and not os.path.exists(save_dir):
-        start_from_earlier_run(os.path.join(opts.continue_from, run_dir), save_dir)
+        start_from_earlier_run(os.path.join(opts.continue_from, run_dir), save_dir,
+                               getattr(opts, "patience", 0))
     os.makedirs(save_dir, exist_ok=True)
     log_path = os.path.join(save_dir, "run.log")
     common = ["--seed", str(seed), "--log-format", "json", "--no-progress-bar",
@@ -360,8 +389,7 @@ def one_run(task, opts, name, args, seed=None, row_args=(), position="", restart
         with open(os.path.join(save_dir, TRAINED_MARK), "w") as f:
             f.write("fairseq-train ended well\n")
     curve = learning_curve(log_path, task.metric)
-    with open(log_path, encoding="utf-8", errors="replace") as f:
-        stopped_early = EARLY_STOP in f.read()
+    stopped_early = ended_on_patience(log_path)
     result = {"name": name, "seed": seed, "restart": seed, "args": args, "row_args": row_args,
               "train_args": train_args, "epochs": curve[-1]["epoch"] if curve else 0,
               "best_epoch": best_epoch(curve), "stopped_early": stopped_early, "curve": curve,
@@ -1002,8 +1030,9 @@ def main(argv=None):
     parser.add_argument("--continue-from", metavar="EARLIER_WORK",
                         help="start every run not yet in --work from the same run of this "
                         "earlier sweep (its last checkpoint and log), e.g. to train it for "
-                        "more --epochs (runs that stopped on patience are scored, not trained "
-                        "on); the earlier sweep is left as it is. A schedule stated by its end "
+                        "more --epochs or a longer --patience (runs that stopped on a patience "
+                        "no shorter than --patience are scored, not trained on); the earlier "
+                        "sweep is left as it is. A schedule stated by its end "
                         "(--teacher-forcing-final) would be derived again for the new cap: pass "
                         "--teacher-forcing-final-at EARLIER_CAP to keep it")
     opts, opts.extra = parser.parse_known_args(argv)  # the rest: fairseq-train args, every run

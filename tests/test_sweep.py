@@ -10,6 +10,7 @@ import subprocess
 
 import pytest
 
+EARLY_STOP = "early stop since valid performance hasn't improved"  # fairseq-train's words
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -38,7 +39,7 @@ class FakeTask:
     metric_label = "BLEU"
 
     def __init__(self, attempts=(), default=None, scores=None):
-        self.attempts = list(attempts)  # (epochs as (epoch, dev), exit status) per call
+        self.attempts = list(attempts)  # (epochs as (epoch, dev), exit status[, stopped]) per call
         self.default = default  # the attempt of every call once attempts are used up
         self.scores = scores or {}  # run folder name -> {"dev": .., "test": ..}
         self.trained, self.evaluated = [], []  # (run folder, args) / run folder per call
@@ -46,13 +47,16 @@ class FakeTask:
     def train_command(self, save_dir, args):
         self.trained.append((os.path.basename(save_dir), list(args)))
         if self.attempts:
-            epochs, status = self.attempts.pop(0)
+            epochs, status, *stopped = self.attempts.pop(0)
         elif self.default is not None:
-            epochs, status = self.default
+            epochs, status, *stopped = self.default
         else:
             raise AssertionError(f"{save_dir} trained again")
         text = "".join(epoch_lines(e, dev) for e, dev in epochs)
-        return ["bash", "-c", f"printf '%s' '{text}'; exit {status}"]
+        if stopped:  # a third item, True: fairseq stopped it on patience
+            text += f"2026-11-25 10:00:00 | INFO | fairseq_cli.train | {EARLY_STOP} for last 3 runs\n"
+        quoted = text.replace("'", "'\\''")  # fairseq's "hasn't", inside '...'
+        return ["bash", "-c", f"printf '%s' '{quoted}'; exit {status}"]
 
     def evaluate(self, save_dir):
         name = os.path.basename(save_dir)
@@ -112,24 +116,30 @@ def test_continuing_an_earlier_sweep_keeps_its_epochs_and_leaves_it_alone(sweep,
         sweep.one_run(task, missing, "CE", [], restart=1)
 
 
-def test_continuing_a_run_that_stopped_on_patience_scores_it_without_training(sweep, tmp_path):
-    """A run that stopped on patience is finished at any cap: fairseq, resumed with its
-    patience count, would train it one more epoch before stopping again."""
-    task = FakeTask([([(1, 1.0), (2, 2.0)], 0), ([(1, 1.5), (2, 2.5)], 0)])
-    earlier = options(tmp_path / "short", epochs=4)
+def test_continuing_a_run_that_stopped_on_patience_trains_it_on_only_with_a_longer_one(
+        sweep, tmp_path):
+    """A run that stopped on patience is finished at any cap (fairseq, resumed with its
+    patience count, would train it one more epoch before stopping again); with a longer
+    patience it goes on, as a run with that patience would have."""
+    task = FakeTask([([(1, 1.0), (2, 2.0)], 0), ([(1, 1.5), (2, 2.5)], 0, True)])
+    earlier = options(tmp_path / "short", epochs=4, patience=3)
     sweep.one_run(task, earlier, "CE", [], seed=1)
     stopped = sweep.one_run(task, earlier, "CE", [], seed=2)
-    with open(tmp_path / "short" / "runs" / "ce.seed2" / "run.log", "a") as f:
-        f.write(f"2026-11-25 10:00:00 | INFO | fairseq_cli.train | {sweep.EARLY_STOP} for "
-                f"last 3 runs\n")
+    assert stopped["stopped_early"]
     task.attempts = [([(3, 3.0)], 0)]  # one more training: seed 1's, which hit the cap
-    longer = options(tmp_path / "long", epochs=8, continue_from=earlier.work)
+    longer = options(tmp_path / "long", epochs=8, patience=3, continue_from=earlier.work)
     assert [p["epoch"] for p in sweep.one_run(task, longer, "CE", [], seed=1)["curve"]] == [
         1, 2, 3]
     result = sweep.one_run(task, longer, "CE", [], seed=2)  # another training would raise
     assert result["stopped_early"] and result["curve"] == stopped["curve"]
     assert [name for name, _ in task.trained] == ["ce.seed1", "ce.seed2", "ce.seed1"]
     assert task.evaluated[-1] == "ce.seed2"  # scored in the new folder
+    task.attempts = [([(3, 2.7)], 0)]
+    patient = options(tmp_path / "patient", epochs=8, patience=5, continue_from=earlier.work)
+    result = sweep.one_run(task, patient, "CE", [], seed=2)
+    assert [p["epoch"] for p in result["curve"]] == [1, 2, 3]
+    assert task.trained[-1][0] == "ce.seed2" and "--patience" in task.trained[-1][1]
+    assert not result["stopped_early"]  # the earlier stop in its log is not its end
 
 
 def test_the_protocol_reaches_fairseq_and_row_args_come_last(sweep, tmp_path):
