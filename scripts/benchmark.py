@@ -315,6 +315,12 @@ def machine():
             "cpu_capability": capability[0] if capability else "unknown"}
 
 
+def machine_line(info) -> str:
+    """One line naming the machine of :func:`machine`, printed above every table."""
+    return (f"machine: {info['cpu']}, {info['cores']} cores; torch {info['torch']}, "
+            f"BLAS {info['blas']}, CPU capability {info['cpu_capability']}")
+
+
 def targets(model, mode, tf_prob, time_ratio, time_over_floor, memory_ratio):
     """The benchmark's targets for one row: 'met', or what was missed (the
     Transformer's: every roll-in row within 1.10x its floor)."""
@@ -404,8 +410,7 @@ def main():
     ref_mem = statistics.median(values(ref, "peak_mb"))
     ref_flops = flops_per_target_token(opts, "reference")
     info = machine()
-    print(f"\nmachine: {info['cpu']}, {info['cores']} cores; torch {info['torch']}, "
-          f"BLAS {info['blas']}, CPU capability {info['cpu_capability']}")
+    print(f"\n{machine_line(info)}")
     size = (f"transformer {opts.layers}+{opts.layers} layers, dim {opts.dim}, ffn {opts.ffn}, "
             f"{opts.heads} heads, 2 passes" if opts.model == "transformer"
             else f"lstm dim {opts.dim}, lstm_relaxed with {opts.attention} attention")

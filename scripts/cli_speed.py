@@ -21,6 +21,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from benchmark import machine, machine_line  # noqa: E402  (described as the benchmark does)
+
 ROLLINS = ["teacher_forcing", "hard_greedy", "hard_sample", "soft_greedy", "soft_sample",
            "st_greedy", "st_sample"]
 SIZES = ["--encoder-embed-dim", "256", "--encoder-hidden-size", "256", "--encoder-layers", "1",
@@ -88,6 +91,8 @@ def main():
         rows.append(measure(opts, name))
         print(f"{name}: {rows[-1]['sec_per_update']:.3f} s/update", file=sys.stderr, flush=True)
     reference = rows[0]["sec_per_update"]
+    info = machine()
+    print(machine_line(info))
     print(f"fairseq-train, {opts.updates} updates of up to {opts.max_tokens} tokens, "
           f"tf_prob {opts.tf_prob}, {opts.threads} threads")
     print("| model + criterion | s/update | words/s | time / reference |")
@@ -100,7 +105,7 @@ def main():
               f"| {row['time_ratio']:.2f}x |")
     if opts.json:
         with open(opts.json, "w") as f:
-            json.dump({"settings": vars(opts), "rows": rows}, f, indent=1)
+            json.dump({"settings": vars(opts), "machine": info, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -930,6 +930,18 @@ def run_sweep(task, rows, opts):
     return failed
 
 
+SCHEDULE_OPTIONS = ("--teacher-forcing-final", "--teacher-forcing-k")
+
+
+def say_own_schedule(name, row_args):
+    """Says which rows state their own schedule in their settings: theirs comes last on the
+    command line, so fairseq takes it over the sweep's printed above."""
+    own = [f"{option} {last_value(row_args, option)}" for option in SCHEDULE_OPTIONS
+           if last_value(row_args, option) is not None]
+    if own:
+        say(f"schedule of {name!r}: its own {', '.join(own)}")
+
+
 def schedule_args(opts, task, parser):
     """The schedule arguments of the rows: --k as given, or derived from --final-tf (the
     gold probability at the end of the cap: t = --epochs - 1 completed epochs, or for the
@@ -950,6 +962,9 @@ def schedule_args(opts, task, parser):
         t_end = opts.epochs - 1
         where = f"epoch {opts.epochs} (t = {t_end} completed epochs)"
     if opts.plugin_final_tf:
+        final_at = last_value(getattr(opts, "extra", []), "--teacher-forcing-final-at")
+        if final_at is not None:  # the plugin holds the schedule's end there, not at the cap
+            where = f"{'update' if cascade else 'epoch'} {final_at} (--teacher-forcing-final-at)"
         say(f"schedule: --teacher-forcing-final {final:g} at {where}")
         return (["--teacher-forcing-final", f"{final:g}"]
                 + (["--max-update", str(t_end)] if cascade else []))
@@ -1073,6 +1088,8 @@ def main(argv=None):
             parser.error(f"--only: no such rows {sorted(unknown)}; rows: {names}")
         table = [row for row in table if row[0] in opts.only]
     opts.row_args_of = row_args_of
+    for name, _ in table:
+        say_own_schedule(name, row_args_of.get(name, []))
     if opts.list:
         for name, args in table:
             print(f"{name}: {shlex.join([*args, '...', *row_args_of.get(name, [])])}")

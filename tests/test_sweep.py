@@ -317,6 +317,27 @@ def test_row_args_and_row_settings_files(sweep, tmp_path):
         sweep.load_row_settings(str(settings), names)
 
 
+def test_the_schedule_line_says_where_it_ends_and_which_rows_state_their_own(
+        sweep, tmp_path, capsys):
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"Baseline CE": "--clip-norm 1",
+                                    "Bengio et al. (2015) greedy": "--teacher-forcing-final 0.9"}))
+    assert sweep.main(["mt-table1", "--work", str(tmp_path / "w"), "--mt-data", str(tmp_path),
+                       "--epochs", "32", "--final-tf", "0.75", "--plugin-final-tf",
+                       "--row-settings", str(settings), "--teacher-forcing-final-at", "24",
+                       "--list"]) == 0
+    out = capsys.readouterr().out
+    # the end the plugin holds, not the cap's
+    assert "schedule: --teacher-forcing-final 0.75 at epoch 24 (--teacher-forcing-final-at)" in out
+    assert "schedule of 'Bengio et al. (2015) greedy': its own --teacher-forcing-final 0.9" in out
+    assert "schedule of 'Baseline CE'" not in out and "schedule of 'Bengio et al. (2015) sample'" \
+        not in out
+    sweep.main(["mt-table1", "--work", str(tmp_path / "w"), "--mt-data", str(tmp_path),
+                "--epochs", "32", "--final-tf", "0.75", "--plugin-final-tf", "--list"])
+    assert "schedule: --teacher-forcing-final 0.75 at epoch 32 (t = 31 completed epochs)" \
+        in capsys.readouterr().out
+
+
 def test_stopping_early_is_recorded(sweep, tmp_path):
     class StopsEarly(FakeTask):
         def train_command(self, save_dir, args):
