@@ -316,18 +316,58 @@ def stopped_for_good(earlier_dir: str, patience: int) -> bool:
     return bool(result.get("stopped_early")) and earlier >= patience
 
 
-def start_from_earlier_run(earlier_dir: str, save_dir: str, patience: int):
+def patience_stop(curve, patience: int):
+    """The epoch at which fairseq's ``--patience`` would stop a run with these dev scores,
+    or None: its ``should_stop_early`` counts the validations in a row that do not beat the
+    best so far and stops at ``patience`` of them. Read off the log's rounded scores, where
+    a tie counts as no improvement, as an equal score does in fairseq."""
+    if patience <= 0:
+        return None
+    best, since = None, 0
+    for point in curve:
+        if point["dev"] is None:
+            continue
+        if best is None or point["dev"] > best:
+            best, since = point["dev"], 0
+        else:
+            since += 1
+            if since >= patience:
+                return point["epoch"]
+    return None
+
+
+def start_from_earlier_run(earlier_dir: str, save_dir: str, patience: int, metric: str):
     """Copies a run of an earlier sweep (checkpoints and log, not its result), so
     that fairseq resumes from its last checkpoint and the curve keeps its epochs. A
     run that stopped for good (:func:`stopped_for_good`) is copied as trained, to be
     scored, not trained on (fairseq would train it another epoch before its restored
-    patience count stopped it again)."""
+    patience count stopped it again), and so is one that ``patience`` stops at its last
+    validation. A run that trained past where ``patience`` stops (an earlier sweep with a
+    longer patience, or none) is refused: a run of this protocol would have ended there,
+    and only the last and best checkpoints are kept."""
     if not os.path.isdir(earlier_dir):
         raise FileNotFoundError(f"--continue-from: no earlier run {earlier_dir}")
-    left_out = ["result.json"]
-    if not stopped_for_good(earlier_dir, patience):
-        left_out.append(TRAINED_MARK)
-    shutil.copytree(earlier_dir, save_dir, ignore=shutil.ignore_patterns(*left_out))
+    log_path = os.path.join(earlier_dir, "run.log")
+    result_path = os.path.join(earlier_dir, "result.json")
+    curve = learning_curve(log_path, metric) if os.path.exists(log_path) else []
+    recorded = None
+    if os.path.exists(result_path):
+        with open(result_path) as f:
+            recorded = int(last_value(json.load(f).get("train_args", []), "--patience", 0))
+    # the same patience: fairseq's own count decided (exact, where the log's rounding is not)
+    stop = None if recorded == patience else patience_stop(curve, patience)
+    if stop is not None and stop < curve[-1]["epoch"]:
+        raise ValueError(
+            f"--continue-from: {earlier_dir} trained to epoch {curve[-1]['epoch']}, past epoch "
+            f"{stop} where --patience {patience} stops it; give a --patience no shorter than the "
+            f"earlier sweep's, or train anew (another --work, no --continue-from)")
+    shutil.copytree(earlier_dir, save_dir,
+                    ignore=shutil.ignore_patterns("result.json", TRAINED_MARK))
+    # at its end by this patience: an earlier sweep with the same one stopped it there, a
+    # longer one (or none) would have trained it on, and resuming would not stop it at once
+    if stopped_for_good(earlier_dir, patience) or stop is not None:
+        with open(os.path.join(save_dir, TRAINED_MARK), "w") as f:
+            f.write("ended by this patience in the earlier sweep\n")
 
 
 def protocol_args(opts):
@@ -373,7 +413,7 @@ def one_run(task, opts, name, args, seed=None, row_args=(), position="", restart
         return result
     if opts.continue_from and not os.path.exists(save_dir):
         start_from_earlier_run(os.path.join(opts.continue_from, run_dir), save_dir,
-                               getattr(opts, "patience", 0))
+                               getattr(opts, "patience", 0), task.metric)
     os.makedirs(save_dir, exist_ok=True)
     log_path = os.path.join(save_dir, "run.log")
     common = ["--seed", str(seed), "--log-format", "json", "--no-progress-bar",
@@ -1046,7 +1086,9 @@ def main(argv=None):
                         help="start every run not yet in --work from the same run of this "
                         "earlier sweep (its last checkpoint and log), e.g. to train it for "
                         "more --epochs or a longer --patience (runs that stopped on a patience "
-                        "no shorter than --patience are scored, not trained on); the earlier "
+                        "no shorter than --patience, or that --patience stops at their last "
+                        "validation, are scored, not trained on; one that --patience would "
+                        "have stopped before its last validation is refused); the earlier "
                         "sweep is left as it is. A schedule stated by its end "
                         "(--teacher-forcing-final) would be derived again for the new cap: pass "
                         "--teacher-forcing-final-at EARLIER_CAP to keep it")

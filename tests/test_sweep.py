@@ -142,6 +142,42 @@ def test_continuing_a_run_that_stopped_on_patience_trains_it_on_only_with_a_long
     assert not result["stopped_early"]  # the earlier stop in its log is not its end
 
 
+def test_patience_replays_fairseqs_count_of_validations_without_improvement(sweep):
+    def curve(*devs):
+        return [{"epoch": e, "dev": d} for e, d in enumerate(devs, 1)]
+
+    scores = curve(1.0, 2.0, 1.5, 2.0, 2.5, 2.4, 2.3)  # a tie (epoch 4) does not improve
+    assert sweep.patience_stop(scores, 2) == 4
+    assert sweep.patience_stop(scores, 3) is None  # epochs 6-7: two in a row
+    assert sweep.patience_stop(scores, 0) is None  # no patience: never
+    assert sweep.patience_stop(curve(1.0, None, 0.5), 1) == 3  # an epoch not validated
+
+
+def test_continuing_with_a_shorter_patience_refuses_runs_it_would_have_stopped_earlier(
+        sweep, tmp_path):
+    """A run of an earlier sweep with no patience (or a longer one) is taken on only where
+    the new patience would not have stopped it before its last validation: only its last
+    and best checkpoints are kept, so it cannot go back. One stopped exactly at its end
+    is scored as trained."""
+    task = FakeTask([([(1, 1.0), (2, 2.0), (3, 1.0), (4, 1.5), (5, 3.0)], 0),
+                     ([(1, 1.0), (2, 2.0), (3, 3.0), (4, 1.0)], 0)])
+    earlier = options(tmp_path / "earlier", epochs=5, patience=0)
+    sweep.one_run(task, earlier, "CE", [], seed=1)  # patience 2 would stop it at epoch 4
+    sweep.one_run(task, earlier, "CE", [], seed=2)  # patience 1 stops it at its epoch 4
+    shorter = options(tmp_path / "p2", epochs=8, patience=2, continue_from=earlier.work)
+    with pytest.raises(ValueError, match="past epoch 4 where --patience 2 stops it"):
+        sweep.one_run(task, shorter, "CE", [], seed=1)
+    assert not os.path.exists(tmp_path / "p2" / "runs" / "ce.seed1")  # nothing copied
+    ended = sweep.one_run(task, options(tmp_path / "p1", epochs=8, patience=1,
+                                        continue_from=earlier.work), "CE", [], seed=2)
+    assert [p["epoch"] for p in ended["curve"]] == [1, 2, 3, 4]  # scored, not trained on
+    assert len(task.trained) == 2
+    task.attempts = [([(5, 3.5)], 0)]  # patience 2 has not stopped seed 2: it trains on
+    longer = sweep.one_run(task, options(tmp_path / "p2b", epochs=8, patience=2,
+                                         continue_from=earlier.work), "CE", [], seed=2)
+    assert [p["epoch"] for p in longer["curve"]] == [1, 2, 3, 4, 5]
+
+
 def test_the_protocol_reaches_fairseq_and_row_args_come_last(sweep, tmp_path):
     task = FakeTask(default=([(1, 1.0)], 0))
     opts = options(tmp_path, epochs=7, patience=3, lr_shrink=0.5, extra=["--lr", "0.01"])
