@@ -178,6 +178,16 @@ def ended_on_patience(log_path: str) -> bool:
     return text.rfind(EARLY_STOP) > text.rfind("| valid |")
 
 
+def ended_by_patience_earlier(save_dir: str) -> bool:
+    """Whether --continue-from found the run ended by this sweep's patience (its log
+    need not say so: the earlier sweep's patience may have been longer)."""
+    path = os.path.join(save_dir, TRAINED_MARK)
+    if not os.path.exists(path):
+        return False
+    with open(path) as f:
+        return f.read() == ENDED_BY_PATIENCE
+
+
 def best_epoch(curve):
     """The epoch fairseq keeps as checkpoint_best (the last one with the best dev score)."""
     scored = [p for p in curve if p["dev"] is not None]
@@ -367,7 +377,7 @@ def start_from_earlier_run(earlier_dir: str, save_dir: str, patience: int, metri
     # longer one (or none) would have trained it on, and resuming would not stop it at once
     if stopped_for_good(earlier_dir, patience) or stop is not None:
         with open(os.path.join(save_dir, TRAINED_MARK), "w") as f:
-            f.write("ended by this patience in the earlier sweep\n")
+            f.write(ENDED_BY_PATIENCE)
 
 
 def protocol_args(opts):
@@ -382,6 +392,7 @@ def protocol_args(opts):
 
 
 TRAINED_MARK = "trained"  # written when fairseq-train has ended well: do not train again
+ENDED_BY_PATIENCE = "ended by this sweep's patience in an earlier sweep's run\n"  # its text
 EARLY_STOP = "early stop since valid performance hasn't improved"
 
 
@@ -429,7 +440,7 @@ def one_run(task, opts, name, args, seed=None, row_args=(), position="", restart
         with open(os.path.join(save_dir, TRAINED_MARK), "w") as f:
             f.write("fairseq-train ended well\n")
     curve = learning_curve(log_path, task.metric)
-    stopped_early = ended_on_patience(log_path)
+    stopped_early = ended_on_patience(log_path) or ended_by_patience_earlier(save_dir)
     result = {"name": name, "seed": seed, "restart": seed, "args": args, "row_args": row_args,
               "train_args": train_args, "epochs": curve[-1]["epoch"] if curve else 0,
               "best_epoch": best_epoch(curve), "stopped_early": stopped_early, "curve": curve,

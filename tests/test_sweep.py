@@ -171,11 +171,13 @@ def test_continuing_with_a_shorter_patience_refuses_runs_it_would_have_stopped_e
     ended = sweep.one_run(task, options(tmp_path / "p1", epochs=8, patience=1,
                                         continue_from=earlier.work), "CE", [], seed=2)
     assert [p["epoch"] for p in ended["curve"]] == [1, 2, 3, 4]  # scored, not trained on
+    assert ended["stopped_early"]  # by this patience, although its log has no early stop
     assert len(task.trained) == 2
     task.attempts = [([(5, 3.5)], 0)]  # patience 2 has not stopped seed 2: it trains on
     longer = sweep.one_run(task, options(tmp_path / "p2b", epochs=8, patience=2,
                                          continue_from=earlier.work), "CE", [], seed=2)
     assert [p["epoch"] for p in longer["curve"]] == [1, 2, 3, 4, 5]
+    assert not longer["stopped_early"]
 
 
 def test_the_protocol_reaches_fairseq_and_row_args_come_last(sweep, tmp_path):
