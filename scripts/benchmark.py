@@ -35,11 +35,12 @@ import subprocess
 import sys
 import time
 
-MODES = ["reference", "teacher_forcing", "hard_greedy", "hard_sample", "soft_greedy", "soft_sample",
-         "st_greedy", "st_sample"]
+from relaxss.relax import RELAXED_MODES as RELAXED  # make the mixture
+from relaxss.relax import ROLLIN_MODES
+from relaxss.relax import STRAIGHT_THROUGH_MODES as STRAIGHT_THROUGH  # its backward only
+
+MODES = ["reference", *ROLLIN_MODES]  # fairseq's own model first, then ours in every mode
 FIXED_MODES = ("reference", "teacher_forcing")  # never fed from the model: no tf_prob
-RELAXED = ("soft_greedy", "soft_sample", "st_greedy", "st_sample")  # make the mixture
-STRAIGHT_THROUGH = ("st_greedy", "st_sample")  # the mixture's backward only: no forward product
 NO_GRAD = "/no-grad"  # transformer rows: --first-pass-grad False
 
 

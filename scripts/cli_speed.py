@@ -23,9 +23,9 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from benchmark import machine, machine_line  # noqa: E402  (described as the benchmark does)
+from relaxss.relax import ROLLIN_MODES  # noqa: E402
 
-ROLLINS = ["teacher_forcing", "hard_greedy", "hard_sample", "soft_greedy", "soft_sample",
-           "st_greedy", "st_sample"]
+ROLLINS = list(ROLLIN_MODES)
 SIZES = ["--encoder-embed-dim", "256", "--encoder-hidden-size", "256", "--encoder-layers", "1",
          "--encoder-bidirectional", "--decoder-embed-dim", "256", "--decoder-hidden-size", "256",
          "--decoder-layers", "1", "--decoder-out-embed-dim", "256", "--dropout", "0.2"]
