@@ -312,18 +312,27 @@ def last_value(args, option: str, default=None):
     return values[-1] if values else default
 
 
+def earlier_result(earlier_dir: str):
+    """The result.json of a finished run of an earlier sweep, or None, with the
+    ``--patience`` it trained with (0: none) as ``patience``."""
+    path = os.path.join(earlier_dir, "result.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        result = json.load(f)
+    result["patience"] = int(last_value(result.get("train_args", []), "--patience", 0))
+    return result
+
+
 def stopped_for_good(earlier_dir: str, patience: int) -> bool:
     """Whether a finished run of an earlier sweep stopped on a patience no shorter than
     ``patience``: then it is finished at any cap. A longer patience (or none, 0) goes
     on from where it stopped, as a run with that patience would have: the two train
     alike up to the earlier stop, and resuming restores the patience count."""
-    path = os.path.join(earlier_dir, "result.json")
-    if patience <= 0 or not os.path.exists(path):
+    result = earlier_result(earlier_dir)
+    if patience <= 0 or result is None:
         return False
-    with open(path) as f:
-        result = json.load(f)
-    earlier = int(last_value(result.get("train_args", []), "--patience", 0))
-    return bool(result.get("stopped_early")) and earlier >= patience
+    return bool(result.get("stopped_early")) and result["patience"] >= patience
 
 
 def patience_stop(curve, patience: int):
@@ -358,14 +367,10 @@ def start_from_earlier_run(earlier_dir: str, save_dir: str, patience: int, metri
     if not os.path.isdir(earlier_dir):
         raise FileNotFoundError(f"--continue-from: no earlier run {earlier_dir}")
     log_path = os.path.join(earlier_dir, "run.log")
-    result_path = os.path.join(earlier_dir, "result.json")
     curve = learning_curve(log_path, metric) if os.path.exists(log_path) else []
-    recorded = None
-    if os.path.exists(result_path):
-        with open(result_path) as f:
-            recorded = int(last_value(json.load(f).get("train_args", []), "--patience", 0))
+    result = earlier_result(earlier_dir)
     # the same patience: fairseq's own count decided (exact, where the log's rounding is not)
-    stop = None if recorded == patience else patience_stop(curve, patience)
+    stop = None if result and result["patience"] == patience else patience_stop(curve, patience)
     if stop is not None and stop < curve[-1]["epoch"]:
         raise ValueError(
             f"--continue-from: {earlier_dir} trained to epoch {curve[-1]['epoch']}, past epoch "
