@@ -102,7 +102,7 @@ class RollinSchedule:
         completed updates (``schedule_unit="update"``) or ``final_at - 1`` completed
         epochs, the whole epoch (``"epoch"``); ``None`` when there is no such end (no
         ``teacher_forcing_final_at`` and no run limit in that unit)."""
-        return schedule_end_time(self.schedule_unit, self.final_at, self.final_at)
+        return schedule_end_time(self.schedule_unit, self.final_at)
 
     def check(self) -> None:
         """Refuse settings the schedules cannot honour: ``ValueError`` naming the

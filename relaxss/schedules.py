@@ -89,22 +89,23 @@ def alpha_at(
 FINAL_DERIVABLE_SCHEDULES = {"inverse_sigmoid": "k", "linear": "slope", "exponential": "rate"}
 
 
-def schedule_end_time(unit: str, max_epoch: int, max_update: int) -> Optional[int]:
-    """Schedule time ``t_end`` at the end of training, on the clock of
-    :func:`schedule_time`; ``None`` when the run has no limit in ``unit``
-    (fairseq's ``0``).
+def schedule_end_time(unit: str, final_at: int) -> Optional[int]:
+    """Schedule time ``t_end`` at which a schedule that ends at ``final_at`` -- an epoch
+    number or an update count, by ``unit``: the run's ``--max-epoch`` / ``--max-update``
+    or ``--teacher-forcing-final-at`` -- takes its end value, on the clock of
+    :func:`schedule_time`; ``None`` when ``final_at`` is 0 (fairseq's "no limit").
 
-    - ``epoch``: the last epoch is ``max_epoch``, trained at ``t = max_epoch - 1``
-      completed epochs, so ``t_end = max_epoch - 1`` (the whole last epoch runs
-      at the end value).
-    - ``update``: ``t_end = max_update``, the number of completed updates when
-      training stops (the last update itself is computed at ``max_update - 1``).
+    - ``epoch``: epoch ``final_at`` is trained at ``t = final_at - 1`` completed
+      epochs, so ``t_end = final_at - 1`` (the whole of that epoch runs at the end
+      value).
+    - ``update``: ``t_end = final_at``, the number of completed updates when
+      training stops (the last update itself is computed at ``final_at - 1``).
     """
-    if unit == "epoch":
-        return max_epoch - 1 if max_epoch > 0 else None
-    if unit == "update":
-        return max_update if max_update > 0 else None
-    raise ValueError(f"unknown schedule unit {unit!r}; expected one of {SCHEDULE_UNITS}")
+    if unit not in SCHEDULE_UNITS:
+        raise ValueError(f"unknown schedule unit {unit!r}; expected one of {SCHEDULE_UNITS}")
+    if final_at <= 0:
+        return None
+    return final_at - 1 if unit == "epoch" else final_at
 
 
 def inverse_sigmoid_k_for(final: float, t_end: float) -> float:

@@ -129,9 +129,11 @@ def test_schedules_without_decay_have_no_parameter_to_derive(schedule):
         teacher_forcing_parameter_for(schedule, 0.4, 50)
 
 
-def test_end_time_is_the_last_epochs_t_or_max_update():
-    assert schedule_end_time("epoch", max_epoch=10, max_update=0) == 9
-    assert schedule_end_time("epoch", max_epoch=10, max_update=500) == 9
-    assert schedule_end_time("update", max_epoch=10, max_update=500) == 500
-    assert schedule_end_time("update", max_epoch=10, max_update=0) is None
-    assert schedule_end_time("epoch", max_epoch=0, max_update=500) is None
+def test_end_time_is_the_last_epochs_t_or_the_update_count():
+    assert schedule_end_time("epoch", 10) == 9
+    assert schedule_end_time("epoch", 1) == 0
+    assert schedule_end_time("update", 500) == 500
+    assert schedule_end_time("update", 0) is None
+    assert schedule_end_time("epoch", 0) is None
+    with pytest.raises(ValueError, match="unknown schedule unit 'step'"):
+        schedule_end_time("step", 10)
