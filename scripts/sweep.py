@@ -324,12 +324,12 @@ def earlier_result(earlier_dir: str):
     return result
 
 
-def stopped_for_good(earlier_dir: str, patience: int) -> bool:
-    """Whether a finished run of an earlier sweep stopped on a patience no shorter than
-    ``patience``: then it is finished at any cap. A longer patience (or none, 0) goes
-    on from where it stopped, as a run with that patience would have: the two train
-    alike up to the earlier stop, and resuming restores the patience count."""
-    result = earlier_result(earlier_dir)
+def stopped_for_good(result, patience: int) -> bool:
+    """Whether a finished run of an earlier sweep (its :func:`earlier_result`, None if
+    unfinished) stopped on a patience no shorter than ``patience``: then it is finished
+    at any cap. A longer patience (or none, 0) goes on from where it stopped, as a run
+    with that patience would have: the two train alike up to the earlier stop, and
+    resuming restores the patience count."""
     if patience <= 0 or result is None:
         return False
     return bool(result.get("stopped_early")) and result["patience"] >= patience
@@ -380,7 +380,7 @@ def start_from_earlier_run(earlier_dir: str, save_dir: str, patience: int, metri
                     ignore=shutil.ignore_patterns("result.json", TRAINED_MARK))
     # at its end by this patience: an earlier sweep with the same one stopped it there, a
     # longer one (or none) would have trained it on, and resuming would not stop it at once
-    if stopped_for_good(earlier_dir, patience) or stop is not None:
+    if stopped_for_good(result, patience) or stop is not None:
         with open(os.path.join(save_dir, TRAINED_MARK), "w") as f:
             f.write(ENDED_BY_PATIENCE)
 
