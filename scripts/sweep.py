@@ -51,6 +51,7 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from mt_data import epoch_records  # noqa: E402  (fairseq-train log records, shared)
+from recovery import SCORES as RECOVERY_SCORES  # noqa: E402  (imports no fairseq at the top)
 from relaxss.schedules import inverse_sigmoid_k_for  # noqa: E402
 
 CE_ROW = "Baseline CE"
@@ -896,8 +897,22 @@ class CascadeTask:
             if self.sizes.get("eval_max_len", longest_trained) > longest_trained:
                 metrics[f"{name}_exact_beam{beam}_longer"] = exact_match(
                     hyps, refs, longer_than=longest_trained)
+        metrics.update(self.recovery(save_dir))
         return {"dev": metrics["dev_exact_beam1"], "test": metrics["test_exact_beam1"],
                 "metrics": metrics}
+
+    def recovery(self, save_dir):
+        """scripts/recovery.py on valid and test with the best checkpoint: greedy search
+        after one forced error in the prefix (``dev_recovered``, ``dev_followed``, ...)."""
+        path = os.path.join(save_dir, "recovery.json")
+        run([sys.executable, os.path.join(ROOT, "scripts", "recovery.py"),
+             "--path", os.path.join(save_dir, "checkpoint_best.pt"), "--data", self.bin,
+             "--subset", "valid", "test", "--json", path],
+            os.path.join(save_dir, "recovery.log"))
+        with open(path) as f:
+            scores = json.load(f)
+        return {f"{'dev' if split == 'valid' else 'test'}_{score}": scores[split][score]
+                for split in ("valid", "test") for score in RECOVERY_SCORES}
 
 
 # -- the sweep -------------------------------------------------------------------------------

@@ -161,7 +161,9 @@ def test_sweep_cascade_end_to_end_and_read_back(tmp_path):
         assert 0.0 <= run["dev"] <= 100.0 and set(run["metrics"]) == {
             f"{split}_{score}_beam{beam}" for split in ("dev", "test")
             for score in ("exact", "bleu") for beam in (1, 5)} | {
-            f"{split}_exact_beam{beam}_longer" for split in ("dev", "test") for beam in (1, 5)}
+            f"{split}_exact_beam{beam}_longer" for split in ("dev", "test") for beam in (1, 5)} | {
+            f"{split}_{score}" for split in ("dev", "test")
+            for score in ("recovered", "followed", "next_recovered", "rest_recovered")}
         assert run["epochs"] == 1 and run["curve"][0]["gnorm"] is not None
     soft = [r for r in record["runs"] if r["name"] == "soft greedy"]
     assert all(r["curve"][0]["model_fed"] > 0 for r in soft)  # it did feed itself
