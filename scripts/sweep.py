@@ -16,7 +16,8 @@ Protocol. Each run is a ``fairseq-train`` of the task's model with ``--seed`` = 
 the learning rate multiplied by --lr-shrink whenever the dev metric does not improve
 (fairseq's ``--lr-scheduler reduce_lr_on_plateau``; --lr-shrink 1 keeps it fixed,
 --patience 0 trains every run to the cap). The best epoch's checkpoint is scored on dev and
-test by the task's evaluation (seqeval F1 / sacreBLEU / exact match). For each row:
+test by the task's evaluation (seqeval F1 / sacreBLEU / exact match; on the cascade task
+also greedy search after one forced error, scripts/recovery.py). For each row:
 mean +- sd over seeds, the seed with the best dev score and its test score (the paper's
 protocol), the epochs each run took, and the paired difference against "Baseline CE" (and
 the Bengio et al. rows), seed by seed: "gain" when the mean difference exceeds its sd on
