@@ -1,4 +1,5 @@
 """Shared fixtures: a small generated translation task, binarised once per session."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -7,6 +8,14 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USER_DIR = os.path.join(ROOT, "relaxss_fairseq")
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (the scripts are no package)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_cli(module: str, *args: str, cwd=None) -> str:

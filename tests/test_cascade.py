@@ -3,33 +3,26 @@
 The end-to-end sweep (2 rows x 2 seeds x 1 epoch on 200 sequences, then read back) takes
 40-90 s on 2 shared CPU cores."""
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+from conftest import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAKE = os.path.join(ROOT, "scripts", "make_cascade_data.py")
 
 
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def sweep():
-    return load("sweep")
+    return load_script("sweep")
 
 
 @pytest.fixture(scope="module")
 def make():
-    return load("make_cascade_data")
+    return load_script("make_cascade_data")
 
 
 def read_split(folder, split):

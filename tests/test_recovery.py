@@ -1,7 +1,6 @@
 """scripts/recovery.py: greedy search after one forced error on the cascade task.
 
 The end-to-end test trains a tiny model for one epoch on 300 sequences (~10-20 s)."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -9,19 +8,12 @@ import sys
 
 import pytest
 
-from conftest import ROOT, USER_DIR, run_cli
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import ROOT, USER_DIR, load_script, run_cli
 
 
 @pytest.fixture(scope="module")
 def recovery():
-    return load("recovery")
+    return load_script("recovery")
 
 
 def test_counts_tell_a_recovering_continuation_from_one_that_carries_the_error(recovery):

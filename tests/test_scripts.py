@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -107,12 +108,8 @@ def test_flop_floors_count_the_top_k_mixture(model):
     """With --relax-top-k K the mixture is K rows wide in either model: its three
     products (the straight-through forward included: it gathers the K rows) scale with K."""
     import argparse
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "benchmark", os.path.join(ROOT, "scripts", "benchmark.py"))
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
+    benchmark = load_script("benchmark")
 
     def floor(mode, top_k):
         opts = argparse.Namespace(model=model, dim=8, ffn=16, vocab=60, layers=1, length=5,

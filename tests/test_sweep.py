@@ -2,13 +2,13 @@
 decay passed on), the statistics over seeds, and learning curves that survive a run that is
 interrupted and resumed. Training is faked: a command that prints fairseq's log records."""
 import argparse
-import importlib.util
 import json
 import os
 import statistics
 import subprocess
 
 import pytest
+from conftest import load_script
 
 EARLY_STOP = "early stop since valid performance hasn't improved"  # fairseq-train's words
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -16,10 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def sweep():
-    spec = importlib.util.spec_from_file_location("sweep", os.path.join(ROOT, "scripts", "sweep.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("sweep")
 
 
 def epoch_lines(epoch: int, dev: float, **train_extra) -> str:
