@@ -94,16 +94,15 @@ def recovery(model, task, subset: str, seed: int, max_tokens: int = 8000, detail
         for b, gold in enumerate(golds):
             if len(gold) < 2:
                 continue  # no token can follow an error: left free, not scored
+            truth = digits(gold, dictionary)
             j, shift = forced_error(int(sample["id"][b]), len(gold), seed)
-            wrong = dictionary.index(str((digits(gold[j:j + 1], dictionary)[0] + shift) % 10))
             prefix[b, :j] = gold[:j]
-            prefix[b, j] = wrong
-            forced[b] = j, shift
+            prefix[b, j] = dictionary.index(str((truth[j] + shift) % 10))
+            forced[b] = j, shift, truth
         hypos = task.inference_step(generator, [model], sample, prefix_tokens=prefix)
-        for b, (j, shift) in forced.items():
+        for b, (j, shift, truth) in forced.items():
             tokens = hypos[b][0]["tokens"]
             hyp = digits(tokens[tokens.ne(eos)], dictionary)
-            truth = digits(golds[b], dictionary)
             counts.append(continuation_counts(hyp, truth, j, shift))
             if details is not None:
                 details.append({"id": int(sample["id"][b]), "j": j,
