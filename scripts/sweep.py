@@ -757,13 +757,19 @@ class MtTask:
 
 
 # every (split, beam) of an evaluation in one process: fairseq-generate's main, each
-# writing WORK/.../generate.<split>.beam<B>/generate-<split>.txt
+# writing WORK/.../generate.<split>.beam<B>/generate-<split>.txt; then, given its arguments,
+# scripts/recovery.py's main in the same process (one fairseq import a run, not two: 5-9 s of
+# a cascade run's ~200, measured under load)
 GENERATE_ALL = """
 import json, sys
 from fairseq import options
 from fairseq_cli.generate import main
 for args in json.loads(sys.argv[1]):
     main(options.parse_args_and_arch(options.get_generation_parser(), input_args=args))
+if len(sys.argv) > 2:
+    sys.path.insert(0, sys.argv[2])
+    import recovery
+    recovery.main(json.loads(sys.argv[3]))
 """
 BLEU_LINE = re.compile(r"BLEU4 = ([0-9.]+)")
 
@@ -881,9 +887,16 @@ class CascadeTask:
                              # a target is as long as its source: longer output is wrong
                              "--max-len-a", "1", "--max-len-b", "5",
                              "--results-path", results])
+        # then greedy search after one forced error in the prefix (scripts/recovery.py):
+        # dev_recovered, dev_followed, ...
+        recovery_path = os.path.join(save_dir, "recovery.json")
+        recovery_args = ["--path", os.path.join(save_dir, "checkpoint_best.pt"),
+                         "--data", self.bin, "--subset", "valid", "test",
+                         "--json", recovery_path]
         with open(os.path.join(save_dir, "generate.log"), "w") as log:
-            subprocess.run([sys.executable, "-c", GENERATE_ALL, json.dumps(jobs)], check=True,
-                           stdout=log, stderr=subprocess.STDOUT,
+            subprocess.run([sys.executable, "-c", GENERATE_ALL, json.dumps(jobs),
+                            os.path.join(ROOT, "scripts"), json.dumps(recovery_args)],
+                           check=True, stdout=log, stderr=subprocess.STDOUT,
                            env={**os.environ, "OMP_NUM_THREADS":
                                 os.environ.get("OMP_NUM_THREADS", "1")})
         metrics = {}
@@ -898,22 +911,13 @@ class CascadeTask:
             if self.sizes.get("eval_max_len", longest_trained) > longest_trained:
                 metrics[f"{name}_exact_beam{beam}_longer"] = exact_match(
                     hyps, refs, longer_than=longest_trained)
-        metrics.update(self.recovery(save_dir))
+        with open(recovery_path) as f:
+            scores = json.load(f)
+        for split in ("valid", "test"):
+            name = "dev" if split == "valid" else "test"
+            metrics.update({f"{name}_{score}": scores[split][score] for score in RECOVERY_SCORES})
         return {"dev": metrics["dev_exact_beam1"], "test": metrics["test_exact_beam1"],
                 "metrics": metrics}
-
-    def recovery(self, save_dir):
-        """scripts/recovery.py on valid and test with the best checkpoint: greedy search
-        after one forced error in the prefix (``dev_recovered``, ``dev_followed``, ...)."""
-        path = os.path.join(save_dir, "recovery.json")
-        run([sys.executable, os.path.join(ROOT, "scripts", "recovery.py"),
-             "--path", os.path.join(save_dir, "checkpoint_best.pt"), "--data", self.bin,
-             "--subset", "valid", "test", "--json", path],
-            os.path.join(save_dir, "recovery.log"))
-        with open(path) as f:
-            scores = json.load(f)
-        return {f"{'dev' if split == 'valid' else 'test'}_{score}": scores[split][score]
-                for split in ("valid", "test") for score in RECOVERY_SCORES}
 
 
 # -- the sweep -------------------------------------------------------------------------------
