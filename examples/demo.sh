@@ -21,8 +21,10 @@
 # instead: the cascade task (scripts/make_cascade_data.py: running sums of digits mod 10,
 # where one early error spoils the rest of the sequence, so exposure bias can matter),
 # cross-entropy against soft sample with the paper's NER model (20,000 sequences, 12
-# epochs: the cascade table's setting), scored by test exact match and BLEU (greedy). Either way it takes a few minutes after the install (plus the
-# download, about 1.3 MB gzipped, the first time).
+# epochs: the cascade table's setting), scored by test exact match and BLEU (greedy), and by
+# what each model does after one error forced into its prefix (scripts/recovery.py): the later
+# tokens that return to the true sums, and those that carry the error on. Either way it takes
+# a few minutes after the install (plus the download, about 1.3 MB gzipped, the first time).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 M30K=${1:-}
@@ -102,9 +104,15 @@ cascade_data() {
   cascade_run soft_sample --rollin soft_sample --teacher-forcing-final 0.25 --alpha 10
   echo
   echo "== test scores (fairseq-generate, greedy; GENERATED cascade task, CPU-scale, ${EPOCHS:-12} epochs)"
-  printf '| %-14s | %11s | %6s |\n|----------------|-------------|--------|\n' training "exact match" BLEU
-  while read -r name exact bleu; do
-    printf '| %-14s | %10s%% | %6s |\n' "$name" "$exact" "$bleu"
+  echo "   (after one forced error: the share of later tokens that return to the true running"
+  echo "   sums, and the share that carry the error on; clean scores cannot show exposure bias"
+  echo "   where both models make no errors)"
+  printf '| %-14s | %11s | %6s | %14s | %14s |\n' training "exact match" BLEU \
+    "error: right" "error: carried"
+  printf '|----------------|-------------|--------|----------------|----------------|\n'
+  while read -r name exact bleu recovered followed; do
+    printf '| %-14s | %10s%% | %6s | %13s%% | %13s%% |\n' "$name" "$exact" "$bleu" \
+      "$recovered" "$followed"
   done < "$WORK/scores.txt"
   echo "(the sweep's cascade table, README, compares every roll-in on this task over seeds)"
 }
@@ -128,7 +136,14 @@ cascade_run() {  # cascade_run NAME CRITERION_ARGS...: the paper's NER model, fi
   exact=$(awk -F '\t' '/^T-/ {ref[substr($1, 3)] = $2} /^H-/ {hyp[substr($1, 3)] = $3}
     END {n = 0; ok = 0; for (i in ref) {n++; if (hyp[i] == ref[i]) ok++}
          printf "%.1f", n ? 100 * ok / n : 0}' "$WORK/generate_$name.txt")
-  echo "$name $exact $(grep -oP 'BLEU4 = \K[0-9.]+' "$WORK/generate_$name.txt")" >> "$WORK/scores.txt"
+  # one wrong digit forced into each test prefix, greedy search from there: does it recover?
+  python "$ROOT/scripts/recovery.py" --path "$WORK/ckpt_$name/checkpoint_last.pt" \
+    --data "$WORK/bin" --subset test --json "$WORK/recovery_$name.json" > /dev/null
+  local after_error
+  after_error=$(python -c 'import json, sys; r = json.load(open(sys.argv[1]))["test"]
+print("%.1f %.1f" % (r["recovered"], r["followed"]))' "$WORK/recovery_$name.json")
+  echo "$name $exact $(grep -oP 'BLEU4 = \K[0-9.]+' "$WORK/generate_$name.txt") $after_error" \
+    >> "$WORK/scores.txt"
 }
 
 if [ -z "$M30K" ]; then
