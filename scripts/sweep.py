@@ -105,15 +105,14 @@ def table2(alpha0: float, rate: float):
     return rows
 
 
-def cascade_rows(schedule, alpha: float, bounded: float = 0.5):
-    """The cascade table: schedule by update (``schedule`` holds its arguments)."""
-    fixed = ["--schedule-unit", "update", *schedule, "--alpha", f"{alpha:g}"]
+def cascade_rows(schedule, alpha: float, bounded: float = 0.5, unit: str = "update"):
+    """The cascade table: schedule by ``unit`` (``schedule`` holds its arguments)."""
+    timed = ["--schedule-unit", unit, *schedule]
+    fixed = [*timed, "--alpha", f"{alpha:g}"]
     return [
         (CE_ROW, ["--rollin", "teacher_forcing"]),
-        ("Bengio et al. (2015) greedy",
-         ["--rollin", "hard_greedy", "--schedule-unit", "update", *schedule]),
-        ("Bengio et al. (2015) sample",
-         ["--rollin", "hard_sample", "--schedule-unit", "update", *schedule]),
+        ("Bengio et al. (2015) greedy", ["--rollin", "hard_greedy", *timed]),
+        ("Bengio et al. (2015) sample", ["--rollin", "hard_sample", *timed]),
         ("soft greedy", ["--rollin", "soft_greedy", *fixed]),
         ("soft greedy, bounded credit",
          ["--rollin", "soft_greedy", *fixed, "--credit-scale", f"{bounded:g}"]),
@@ -1021,16 +1020,17 @@ def say_own_schedule(name, row_args):
 def schedule_args(opts, task, parser):
     """The schedule arguments of the rows: --k as given, or derived from --final-tf (the
     gold probability at the end of the cap: t = --epochs - 1 completed epochs, or for the
-    cascade table (schedule by update) --epochs x the batches per epoch), or with
+    cascade table's schedule by update --epochs x the batches per epoch), or with
     --plugin-final-tf the plugin's --teacher-forcing-final."""
     cascade = opts.table == "cascade"
+    by_update = cascade and opts.cascade_schedule_unit == "update"
     final = opts.final_tf if opts.final_tf is not None else (0.15 if cascade and opts.k is None
                                                              else None)
     if final is None:
         return ["--teacher-forcing-k", str(opts.k if opts.k is not None else 10.0)]
     if opts.k is not None:
         parser.error("give --k or --final-tf, not both")
-    if cascade:
+    if by_update:
         per_epoch = task.updates_per_epoch()
         t_end = opts.epochs * per_epoch
         where = f"update {t_end} ({opts.epochs} epochs x {per_epoch} updates)"
@@ -1040,10 +1040,10 @@ def schedule_args(opts, task, parser):
     if opts.plugin_final_tf:
         final_at = last_value(getattr(opts, "extra", []), "--teacher-forcing-final-at")
         if final_at is not None:  # the plugin holds the schedule's end there, not at the cap
-            where = f"{'update' if cascade else 'epoch'} {final_at} (--teacher-forcing-final-at)"
+            where = f"{'update' if by_update else 'epoch'} {final_at} (--teacher-forcing-final-at)"
         say(f"schedule: --teacher-forcing-final {final:g} at {where}")
         return (["--teacher-forcing-final", f"{final:g}"]
-                + (["--max-update", str(t_end)] if cascade else []))
+                + (["--max-update", str(t_end)] if by_update else []))
     if t_end <= 0:
         parser.error(f"--final-tf needs time to decay: --epochs {opts.epochs}")
     k = inverse_sigmoid_k_for(final, t_end)
@@ -1115,6 +1115,10 @@ def main(argv=None):
     cascade.add_argument("--cascade-data-seed", type=int, default=1)
     cascade.add_argument("--cascade-lr", type=float, default=0.003)
     cascade.add_argument("--cascade-max-tokens", type=int, default=2000)
+    cascade.add_argument("--cascade-schedule-unit", choices=["update", "epoch"], default="update",
+                         help="time of the roll-ins' schedule: updates (default; --final-tf "
+                         "is reached after --epochs x the updates an epoch) or epochs, as the "
+                         "demo (reached after --epochs - 1 completed epochs)")
     parser.add_argument("--list", action="store_true",
                         help="print the rows with their arguments and exit (... stands for "
                         "the arguments of every run)")
@@ -1146,7 +1150,7 @@ def main(argv=None):
         table = table2(opts.alpha0, opts.alpha_rate)
     elif opts.table == "cascade":
         table = cascade_rows(schedule_args(opts, task, parser), opts.alpha,
-                             opts.credit_scale_bounded)
+                             opts.credit_scale_bounded, opts.cascade_schedule_unit)
     else:
         table = table1(schedule_args(opts, task, parser), opts.alpha, opts.alpha0,
                        opts.alpha_rate, opts.credit_scale_bounded)

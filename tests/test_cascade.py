@@ -85,7 +85,7 @@ def cascade_options(work, **kw):
     defaults = dict(work=str(work), cascade_train=60, cascade_valid=8, cascade_test=8,
                     cascade_min_len=5, cascade_max_len=12, cascade_data_seed=1,
                     cascade_lr=0.003, cascade_max_tokens=2000, table="cascade", epochs=12,
-                    k=None, final_tf=None, plugin_final_tf=False)
+                    k=None, final_tf=None, plugin_final_tf=False, cascade_schedule_unit="update")
     return argparse.Namespace(**{**defaults, **kw})
 
 
@@ -122,6 +122,26 @@ def test_the_cascade_rows_and_their_schedule_by_update(sweep, make, tmp_path):
                   "--maximize-best-checkpoint-metric", "--save-dir SAVE"):
         assert piece in command
     assert command.endswith("--rollin soft_greedy")
+
+
+def test_the_cascade_schedule_by_epoch_is_the_demos(sweep, make, tmp_path):
+    """--cascade-schedule-unit epoch: k derived over --epochs - 1 completed epochs (the
+    demo's --teacher-forcing-final 0.25 at epoch 12 is k = 4.3011), every roll-in by epoch,
+    and the plugin's own --teacher-forcing-final without an update budget."""
+    opts = cascade_options(tmp_path, final_tf=0.25, cascade_schedule_unit="epoch")
+    task = sweep.CascadeTask(opts)
+    make.main([os.path.join(task.data, "raw"), "--train", "60", "--valid", "8", "--test", "8"])
+    schedule = sweep.schedule_args(opts, task, argparse.ArgumentParser())
+    assert schedule == ["--teacher-forcing-k", "4.3011"]
+    rows = dict(sweep.cascade_rows(schedule, 10.0, 0.5, "epoch"))
+    for name, args in rows.items():
+        if name != "Baseline CE":
+            assert " ".join(args).count("--schedule-unit") == 1
+            assert "--schedule-unit epoch --teacher-forcing-k 4.3011" in " ".join(args)
+    plugin = sweep.schedule_args(
+        cascade_options(tmp_path, final_tf=0.25, plugin_final_tf=True,
+                        cascade_schedule_unit="epoch"), task, argparse.ArgumentParser())
+    assert plugin == ["--teacher-forcing-final", "0.25"]
 
 
 def test_prepared_data_is_reused_only_when_made_the_same_way(sweep, tmp_path):
