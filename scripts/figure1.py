@@ -16,6 +16,7 @@ direction scaled, tensor by tensor, to the norm of the parameters.
 import argparse
 import json
 import logging
+import os
 
 import matplotlib
 
@@ -99,6 +100,7 @@ def main():
     axes[1].set_title(f"zoom on the largest jump (t = {ts[jump]:.3f})")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     fig.savefig(args.out, dpi=120)
     with open(args.out.rsplit(".", 1)[0] + ".json", "w") as f:
         json.dump({"t": ts, "curves": curves, "args": vars(args)}, f)

@@ -20,7 +20,7 @@ def run_script(name, *args):
 def test_figure1_soft_objective_meets_the_hard_one_at_large_alpha(
     toy_checkpoint, toy_data_bin, tmp_path
 ):
-    out = tmp_path / "figure1.png"
+    out = tmp_path / "made" / "figure1.png"  # a folder that does not exist yet: made
     run_script("figure1.py", "--path", str(toy_checkpoint), "--data", str(toy_data_bin),
                "--out", str(out), "--alphas", "1", "10000", "--points", "41")
     assert out.stat().st_size > 0
