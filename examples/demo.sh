@@ -103,7 +103,7 @@ cascade_data() {
   cascade_run cross_entropy --rollin teacher_forcing
   # straight-through sample, not the paper's soft sample: under this schedule it is the roll-in
   # that recovers from a forced error beyond the seed noise while training on every seed; soft
-  # sample's credit blows up on 2 seeds of 3 (README, "The demo's schedule")
+  # sample (the paper's credit) fails to train on 3 seeds of 5 (README, "The demo's schedule")
   cascade_run st_sample --rollin st_sample --teacher-forcing-final 0.25 --alpha 10
   echo
   echo "== test scores (fairseq-generate, greedy; GENERATED cascade task, CPU-scale, ${EPOCHS:-12} epochs)"
