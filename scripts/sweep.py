@@ -755,20 +755,19 @@ class MtTask:
         return {"dev": record["valid"]["bleu"], "test": record["test"]["bleu"]}
 
 
-# every (split, beam) of an evaluation in one process: fairseq-generate's main, each
-# writing WORK/.../generate.<split>.beam<B>/generate-<split>.txt; then, given its arguments,
-# scripts/recovery.py's main in the same process (one fairseq import a run, not two: 5-9 s of
-# a cascade run's ~200, measured under load)
+# every (split, beam) of a cascade evaluation in one process: fairseq-generate's main, each
+# writing WORK/.../generate.<split>.beam<B>/generate-<split>.txt; then scripts/recovery.py's
+# main (argv: generation jobs, the scripts folder, recovery's arguments) in the same process:
+# one fairseq import a run, not two (5-9 s of a cascade run's ~200, measured under load)
 GENERATE_ALL = """
 import json, sys
 from fairseq import options
 from fairseq_cli.generate import main
 for args in json.loads(sys.argv[1]):
     main(options.parse_args_and_arch(options.get_generation_parser(), input_args=args))
-if len(sys.argv) > 2:
-    sys.path.insert(0, sys.argv[2])
-    import recovery
-    recovery.main(json.loads(sys.argv[3]))
+sys.path.insert(0, sys.argv[2])
+import recovery
+recovery.main(json.loads(sys.argv[3]))
 """
 BLEU_LINE = re.compile(r"BLEU4 = ([0-9.]+)")
 
