@@ -1051,13 +1051,16 @@ def schedule_args(opts, task, parser):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # no abbreviations: the arguments it does not know go to fairseq-train, and some of those
+    # are prefixes of its own (--seed of --seeds, --lr of --lr-shrink, --credit-scale of
+    # --credit-scale-bounded), which argparse would otherwise take for them
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("table", choices=["ner-table1", "ner-table2", "mt-table1", "cascade"])
     parser.add_argument("--work", required=True)
     parser.add_argument("--conll", help="CoNLL directory (NER tables)")
     parser.add_argument("--mt-data", help="prepared examples/multi30k data directory (MT table)")
     protocol = parser.add_argument_group("protocol")
-    protocol.add_argument("--epochs", "--max-epochs", dest="epochs", type=int, default=None,
+    protocol.add_argument("--epochs", "--max-epochs", "--max-epoch", dest="epochs", type=int, default=None,
                           help="the cap on epochs of every run (fairseq's --max-epoch; "
                           "default 30, cascade 12)")
     protocol.add_argument("--patience", type=int, default=3,
@@ -1132,6 +1135,15 @@ def main(argv=None):
                         "(--teacher-forcing-final) would be derived again for the new cap: pass "
                         "--teacher-forcing-final-at EARLIER_CAP to keep it")
     opts, opts.extra = parser.parse_known_args(argv)  # the rest: fairseq-train args, every run
+    if opts.extra and not opts.extra[0].startswith("-"):
+        # fairseq-train's one positional argument (the data) is the sweep's to give: a stray
+        # word here would fail every run after its start, e.g. a second NAME=ARGS after one
+        # --row-args
+        parser.error(f"unexpected argument {opts.extra[0]!r}: arguments passed on to "
+                     "fairseq-train start with an option; for several rows' own arguments, "
+                     "repeat --row-args before each NAME=ARGS")
+    if "--seed" in opts.extra:
+        parser.error("--seed: the sweep gives each run its own (1 .. --seeds)")
     if opts.table.startswith("ner") and not opts.conll:
         parser.error("--conll is required for the NER tables")
     if opts.table.startswith("mt") and not opts.mt_data:

@@ -352,6 +352,25 @@ def test_row_args_and_row_settings_files(sweep, tmp_path):
         sweep.load_row_settings(str(settings), names)
 
 
+def test_a_second_name_after_one_row_args_is_refused_before_any_run(sweep, tmp_path, capsys):
+    # argparse leaves it to the fairseq-train arguments, where every run would fail on it
+    work = tmp_path / "w"
+    with pytest.raises(SystemExit):
+        sweep.main(["mt-table1", "--work", str(work), "--mt-data", str(tmp_path), "--list",
+                    "--row-args", "alpha-soft fixed greedy=--alpha 3",
+                    "alpha-soft fixed sample=--alpha 3"])
+    assert "unexpected argument 'alpha-soft fixed sample=--alpha 3'" in capsys.readouterr().err
+    # options (with their values) still pass through to every run
+    assert sweep.main(["mt-table1", "--work", str(work), "--mt-data", str(tmp_path), "--list",
+                       "--row-args", "alpha-soft fixed greedy=--alpha 3", "--lr", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "--lr 0.01" in out and "--lr-shrink 0.5" in out  # not taken for --lr-shrink
+    with pytest.raises(SystemExit):
+        sweep.main(["mt-table1", "--work", str(work), "--mt-data", str(tmp_path), "--list",
+                    "--seed", "3"])  # not --seeds 3
+    assert "each run its own" in capsys.readouterr().err
+
+
 def test_the_schedule_line_says_where_it_ends_and_which_rows_state_their_own(
         sweep, tmp_path, capsys):
     settings = tmp_path / "settings.json"
