@@ -21,7 +21,8 @@ also greedy search after one forced error, scripts/recovery.py). For each row:
 mean +- sd over seeds, the seed with the best dev score and its test score (the paper's
 protocol), the epochs each run took, and the paired difference against "Baseline CE" (and
 the Bengio et al. rows), seed by seed: "gain" when the mean difference exceeds its sd on
-both dev and test. Writes WORK/results.json, WORK/table.md and WORK/curves.png (dev score,
+both dev and test, and the same verdict on each other score of the evaluation (beam 5,
+recovery, ...). Writes WORK/results.json, WORK/table.md and WORK/curves.png (dev score,
 tf_prob, alpha, model_fed, gnorm, clip share, credit_gnorm, learning rate by epoch).
 
 Runs go --parallel at a time, one thread each. Finished runs are read back, not run again
@@ -491,7 +492,10 @@ def paired_difference(runs, reference_runs):
     """Row minus reference, seed by seed, on the seeds both have: the differences on dev
     and test, their mean and sd; ``gain`` when the mean exceeds its sd on both dev and
     test (``loss``: the mean is below minus its sd on both); needs 2 seeds or more.
-    ``metrics``: the mean and sd of the differences of every extra score both have."""
+    ``metrics``: the mean and sd of the differences of every extra score both have;
+    ``higher`` / ``lower``: the extra scores X whose dev_X and test_X differences are both
+    above their sd (below minus it), the same verdict on another score (e.g. the cascade's
+    recovery after a forced error, which the dev score does not measure)."""
     reference = {seed_of(r): r for r in reference_runs}
     pairs = [(r, reference[seed_of(r)]) for r in sorted(runs, key=seed_of)
              if seed_of(r) in reference]
@@ -514,6 +518,14 @@ def paired_difference(runs, reference_runs):
         if diffs:
             mean, sd = mean_sd(diffs)
             out["metrics"][key] = {"mean": mean, "sd": sd}
+
+    def beyond_sd(sign, key):
+        stats = [out["metrics"].get(f"{split}_{key}") for split in ("dev", "test")]
+        return all(st and st["sd"] is not None and sign * st["mean"] > st["sd"] for st in stats)
+
+    scores = [key[len("dev_"):] for key in out["metrics"] if key.startswith("dev_")]
+    out["higher"] = [key for key in scores if beyond_sd(1, key)]
+    out["lower"] = [key for key in scores if beyond_sd(-1, key)]
     return out
 
 
@@ -621,10 +633,14 @@ def markdown(task, summary, opts):
     paired_metrics = [(name, ref, p) for name, ref, p in paired if p.get("metrics")]
     if metric_names and paired_metrics:
         lines += ["", "Paired differences of all scores, row − reference on the same seed, "
-                  "mean ± sd:", "", "| configuration | against | " + " | ".join(metric_names)
-                  + " |", "|---|---|" + "---|" * len(metric_names)]
+                  "mean ± sd; higher (lower) on dev and test: the scores X whose dev_X and "
+                  "test_X differences both exceed their sd (are below minus it):", "",
+                  "| configuration | against | " + " | ".join(metric_names)
+                  + " | higher on dev and test | lower on dev and test |",
+                  "|---|---|" + "---|" * (len(metric_names) + 2)]
         for name, ref, p in paired_metrics:
-            lines.append(f"| {name} | {ref} | " + stat_cells(p["metrics"], metric_names))
+            lines.append(f"| {name} | {ref} | " + stat_cells(p["metrics"], metric_names)
+                         + f" {', '.join(p.get('higher', []))} | {', '.join(p.get('lower', []))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -282,7 +282,28 @@ def test_paired_differences_of_every_extra_score(sweep, tmp_path):
                       options(tmp_path, table="ner-table1"))
     text = (tmp_path / "table.md").read_text()
     assert "| configuration | against | dev_exact_beam5 | dev_exact_beam1_longer |" in text
-    assert "| soft | Baseline CE | 3.50 ± 0.50 | – |" in text
+    assert "| soft | Baseline CE | 3.50 ± 0.50 | – |  |  |" in text
+
+
+def test_verdicts_on_every_score_that_has_dev_and_test(sweep):
+    names, results = hand_made_results()
+    for r in results:
+        soft = r["name"] == "soft"
+        gain = (20.0 + r["seed"]) * soft  # recovered: +21, +22, +23 on dev and test
+        noise = {1: -30.0, 2: 30.0, 3: 0.0}[r["seed"]] * soft  # followed, test: +-30
+        r["metrics"] = {"dev_recovered": 50.0 + gain, "test_recovered": 40.0 + gain,
+                        "dev_followed": 50.0 - gain, "test_followed": 50.0 + noise,
+                        "dev_only": gain}
+    soft = sweep.paired_difference([r for r in results if r["name"] == "soft"],
+                                   [r for r in results if r["name"] == "Baseline CE"])
+    # followed is lower on dev only (test: 0 ± 30); "only" has no test score
+    assert soft["higher"] == ["recovered"] and soft["lower"] == []
+    ce = sweep.paired_difference([r for r in results if r["name"] == "Baseline CE"],
+                                 [r for r in results if r["name"] == "soft"])
+    assert ce["higher"] == [] and ce["lower"] == ["recovered"]
+    one = sweep.paired_difference([r for r in results if r["name"] == "soft" and r["seed"] == 1],
+                                  [r for r in results if r["name"] == "Baseline CE"])
+    assert one["higher"] == one["lower"] == []  # one seed: no sd, no verdict
 
 
 def test_tables_say_mean_sd_best_seed_and_verdicts(sweep, tmp_path):
