@@ -20,7 +20,7 @@ test by the task's evaluation (seqeval F1 / sacreBLEU / exact match; on the casc
 also greedy search after one forced error, scripts/recovery.py). For each row:
 mean +- sd over seeds, the seed with the best dev score and its test score (the paper's
 protocol), the epochs each run took, and the paired difference against "Baseline CE" (and
-the Bengio et al. rows), seed by seed: "gain" when the mean difference exceeds its sd on
+the Bengio et al. rows, and any --pair-with row), seed by seed: "gain" when the mean difference exceeds its sd on
 both dev and test, and the same verdict on each other score of the evaluation (beam 5,
 recovery, ...). Writes WORK/results.json, WORK/table.md and WORK/curves.png (dev score,
 tf_prob, alpha, model_fed, gnorm, clip share, credit_gnorm, learning rate by epoch).
@@ -646,7 +646,8 @@ def markdown(task, summary, opts):
 
 def write_table(task, rows, results, opts, stem="table", json_name="results.json"):
     """WORK/<stem>.md and WORK/<json_name>: the summary and every run."""
-    summary = summarize(rows, results)
+    references = REFERENCE_ROWS + tuple(getattr(opts, "pair_with", None) or ())
+    summary = summarize(rows, results, references)
     text = markdown(task, summary, opts)
     with open(os.path.join(opts.work, f"{stem}.md"), "w") as f:
         f.write(text)
@@ -1109,6 +1110,10 @@ def main(argv=None):
                            help="--credit-scale of the 'bounded credit' rows")
     row_group.add_argument("--only", nargs="+", metavar="NAME",
                            help="run only these rows of the table (their names as printed)")
+    row_group.add_argument("--pair-with", action="append", metavar="NAME",
+                           help="also pair every row with this one, seed by seed (repeatable; "
+                           "CE and the Bengio et al. rows always are), e.g. a relaxed row "
+                           "with its detached twin")
     row_group.add_argument("--row-args", action="append", metavar="NAME=ARGS",
                            help="extra fairseq-train arguments of one row, after all others "
                            "(repeatable), e.g. --row-args 'soft greedy=--alpha 3'")
@@ -1196,6 +1201,10 @@ def main(argv=None):
         if unknown:
             parser.error(f"--only: no such rows {sorted(unknown)}; rows: {names}")
         table = [row for row in table if row[0] in opts.only]
+    unpaired = sorted(set(opts.pair_with or ()) - {name for name, _ in table})
+    if unpaired:
+        parser.error(f"--pair-with: no such rows among those run {unpaired}; "
+                     f"rows: {[name for name, _ in table]}")
     opts.row_args_of = row_args_of
     for name, _ in table:
         say_own_schedule(name, row_args_of.get(name, []))

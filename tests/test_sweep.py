@@ -306,6 +306,21 @@ def test_verdicts_on_every_score_that_has_dev_and_test(sweep):
     assert one["higher"] == one["lower"] == []  # one seed: no sd, no verdict
 
 
+def test_pair_with_adds_a_reference_row(sweep, tmp_path, capsys):
+    names, results = hand_made_results()
+    summary = {s["name"]: s for s in sweep.write_table(
+        FakeTask(), [(n, [n]) for n in names], results,
+        options(tmp_path, table="ner-table1", pair_with=["soft"]))}
+    # noisy - soft: +1.0 on dev on every seed; soft is not paired with itself
+    assert summary["noisy"]["paired"]["soft"]["dev"]["mean"] == pytest.approx(1.0)
+    assert "soft" not in summary["soft"]["paired"]
+    assert "| noisy | soft | 3 | 1.00 ± 0.00 |" in (tmp_path / "table.md").read_text()
+    with pytest.raises(SystemExit):
+        sweep.main(["mt-table1", "--work", str(tmp_path / "w"), "--mt-data", str(tmp_path),
+                    "--list", "--only", "Baseline CE", "--pair-with", "straight-through greedy"])
+    assert "--pair-with: no such rows among those run" in capsys.readouterr().err
+
+
 def test_tables_say_mean_sd_best_seed_and_verdicts(sweep, tmp_path):
     names, results = hand_made_results()
     opts = options(tmp_path, table="ner-table1")
