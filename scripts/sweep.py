@@ -20,10 +20,11 @@ test by the task's evaluation (seqeval F1 / sacreBLEU / exact match; on the casc
 also greedy search after one forced error, scripts/recovery.py). For each row:
 mean +- sd over seeds, the seed with the best dev score and its test score (the paper's
 protocol), the epochs each run took, and the paired difference against "Baseline CE" (and
-the Bengio et al. rows, and any --pair-with row), seed by seed: "gain" when the mean difference exceeds its sd on
-both dev and test, and the same verdict on each other score of the evaluation (beam 5,
-recovery, ...). Writes WORK/results.json, WORK/table.md and WORK/curves.png (dev score,
-tf_prob, alpha, model_fed, gnorm, clip share, credit_gnorm, learning rate by epoch).
+the Bengio et al. rows, and any --pair-with row), seed by seed: "gain" when the mean
+difference exceeds its sd on both dev and test, and the same verdict on each other score of
+the evaluation (beam 5, recovery, ...). Writes WORK/results.json, WORK/table.md and
+WORK/curves.png (dev score, tf_prob, alpha, model_fed, gnorm, clip share, credit_gnorm,
+learning rate by epoch).
 
 Runs go --parallel at a time, one thread each. Finished runs are read back, not run again
 (a run whose arguments changed since is refused: use another --work); a run that was
@@ -639,8 +640,9 @@ def markdown(task, summary, opts):
                   + " | higher on dev and test | lower on dev and test |",
                   "|---|---|" + "---|" * (len(metric_names) + 2)]
         for name, ref, p in paired_metrics:
+            verdicts = " | ".join(", ".join(p.get(key, [])) for key in ("higher", "lower"))
             lines.append(f"| {name} | {ref} | " + stat_cells(p["metrics"], metric_names)
-                         + f" {', '.join(p.get('higher', []))} | {', '.join(p.get('lower', []))} |")
+                         + f" {verdicts} |")
     return "\n".join(lines) + "\n"
 
 
@@ -1077,7 +1079,8 @@ def main(argv=None):
     parser.add_argument("--conll", help="CoNLL directory (NER tables)")
     parser.add_argument("--mt-data", help="prepared examples/multi30k data directory (MT table)")
     protocol = parser.add_argument_group("protocol")
-    protocol.add_argument("--epochs", "--max-epochs", "--max-epoch", dest="epochs", type=int, default=None,
+    protocol.add_argument("--epochs", "--max-epochs", "--max-epoch", dest="epochs", type=int,
+                          default=None,
                           help="the cap on epochs of every run (fairseq's --max-epoch; "
                           "default 30, cascade 12)")
     protocol.add_argument("--patience", type=int, default=3,
@@ -1163,7 +1166,7 @@ def main(argv=None):
         parser.error(f"unexpected argument {opts.extra[0]!r}: arguments passed on to "
                      "fairseq-train start with an option; for several rows' own arguments, "
                      "repeat --row-args before each NAME=ARGS")
-    if "--seed" in opts.extra:
+    if any(arg == "--seed" or arg.startswith("--seed=") for arg in opts.extra):
         parser.error("--seed: the sweep gives each run its own (1 .. --seeds)")
     if opts.table.startswith("ner") and not opts.conll:
         parser.error("--conll is required for the NER tables")

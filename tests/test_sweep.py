@@ -403,7 +403,7 @@ def test_a_second_name_after_one_row_args_is_refused_before_any_run(sweep, tmp_p
     assert "--lr 0.01" in out and "--lr-shrink 0.5" in out  # not taken for --lr-shrink
     with pytest.raises(SystemExit):
         sweep.main(["mt-table1", "--work", str(work), "--mt-data", str(tmp_path), "--list",
-                    "--seed", "3"])  # not --seeds 3
+                    "--seed=3"])  # not --seeds 3
     assert "each run its own" in capsys.readouterr().err
 
 
