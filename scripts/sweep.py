@@ -506,11 +506,13 @@ def paired_difference(runs, reference_runs):
         mean, sd = mean_sd(diffs)
         out[split] = {"diffs": diffs, "mean": mean, "sd": sd}
 
-    def beats(sign):
-        return len(pairs) >= 2 and all(sign * out[s]["mean"] > out[s]["sd"]
-                                       for s in ("dev", "test"))
+    def beyond_sd(sign, dev, test):
+        """The verdict's rule: the mean beyond its sd on dev and on test (an sd needs 2
+        seeds; a score either split lacks gives none)."""
+        return all(st and st["sd"] is not None and sign * st["mean"] > st["sd"]
+                   for st in (dev, test))
 
-    out["gain"], out["loss"] = beats(1), beats(-1)
+    out["gain"], out["loss"] = (beyond_sd(sign, out["dev"], out["test"]) for sign in (1, -1))
     out["metrics"] = {}
     for key in dict.fromkeys(k for r, _ in pairs for k in r.get("metrics", {})):
         values = [(r.get("metrics", {}).get(key), q.get("metrics", {}).get(key))
@@ -519,14 +521,10 @@ def paired_difference(runs, reference_runs):
         if diffs:
             mean, sd = mean_sd(diffs)
             out["metrics"][key] = {"mean": mean, "sd": sd}
-
-    def beyond_sd(sign, key):
-        stats = [out["metrics"].get(f"{split}_{key}") for split in ("dev", "test")]
-        return all(st and st["sd"] is not None and sign * st["mean"] > st["sd"] for st in stats)
-
     scores = [key[len("dev_"):] for key in out["metrics"] if key.startswith("dev_")]
-    out["higher"] = [key for key in scores if beyond_sd(1, key)]
-    out["lower"] = [key for key in scores if beyond_sd(-1, key)]
+    for name, sign in (("higher", 1), ("lower", -1)):
+        out[name] = [key for key in scores if beyond_sd(sign, out["metrics"][f"dev_{key}"],
+                                                        out["metrics"].get(f"test_{key}"))]
     return out
 
 
