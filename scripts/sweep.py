@@ -27,7 +27,9 @@ WORK/curves.png (dev score, tf_prob, alpha, model_fed, gnorm, clip share, credit
 learning rate by epoch).
 
 Runs go --parallel at a time, one thread each. Finished runs are read back, not run again
-(a run whose arguments changed since is refused: use another --work); a run that was
+(a run whose arguments changed since is refused: use another --work), also from the
+results of an earlier sweep (--read-back-from its results.json or a folder of its runs'
+result files, as committed under results/: its work folder need not be kept); a run that was
 interrupted resumes from its last checkpoint; stopping the sweep (Ctrl-C, kill, timeout)
 stops the commands it runs. With ``--continue-from EARLIER_WORK
 --epochs N`` the runs of an earlier sweep are continued from their last checkpoints in
@@ -121,6 +123,8 @@ def cascade_rows(schedule, alpha: float, bounded: float = 0.5, unit: str = "upda
         ("soft greedy, detached", ["--rollin", "soft_greedy", *fixed, "--credit-scale", "0"]),
         ("straight-through greedy", ["--rollin", "st_greedy", *fixed]),
         ("soft sample", ["--rollin", "soft_sample", *fixed]),
+        ("soft sample, bounded credit",
+         ["--rollin", "soft_sample", *fixed, "--credit-scale", f"{bounded:g}"]),
         ("straight-through sample", ["--rollin", "st_sample", *fixed]),
     ]
 
@@ -458,6 +462,53 @@ def one_run(task, opts, name, args, seed=None, row_args=(), position="", restart
     say(f"{prefix}{label}: done ({describe(result)}"
         f"{', stopped early' if stopped_early else ''})")
     return result
+
+
+def committed_results(path: str):
+    """The finished runs in ``path``: an earlier sweep's results.json (its ``runs``) or a
+    folder of result files, one a run (as under results/*/runs/)."""
+    def load(file):
+        with open(file) as f:
+            return json.load(f)
+
+    if os.path.isdir(path):
+        results = [load(os.path.join(path, f)) for f in sorted(os.listdir(path))
+                   if f.endswith(".json")]
+    elif os.path.isfile(path):
+        results = load(path).get("runs", [])
+    else:
+        raise SystemExit(f"--read-back-from {path}: no such file or folder")
+    return [r for r in results if isinstance(r, dict) and {"name", "args"} <= set(r)]
+
+
+def read_back_from(paths, jobs, work: str):
+    """--read-back-from: writes each finished run of ``paths`` that a job of this sweep
+    would make -- same row, seed, arguments and row arguments -- as that job's
+    WORK/runs/<row>.seed<N>/result.json, where the sweep reads it back instead of training
+    it (the work folder of a finished table need not be kept, its results are). A run of
+    one of these rows and seeds made with other arguments is left out, and said so: this
+    sweep trains it (e.g. a row given another setting, its other rows read back).
+    Returns the number written."""
+    wanted = {(name, seed): (list(args), list(row_args)) for name, args, seed, row_args in jobs}
+    written = 0
+    for path in paths:
+        for result in committed_results(path):
+            key = (result["name"], seed_of(result))
+            if key not in wanted:
+                continue
+            made_with = (result.get("args"), result.get("row_args", []))
+            if made_with != wanted[key]:
+                say(f"--read-back-from {path}: not {key[0]} seed {key[1]}, made with args "
+                    f"{made_with[0]} + {made_with[1]}, not {wanted[key][0]} + {wanted[key][1]}")
+                continue
+            run_dir = os.path.join(work, "runs", f"{slug(key[0])}.seed{key[1]}")
+            if os.path.exists(os.path.join(run_dir, "result.json")):
+                continue
+            os.makedirs(run_dir, exist_ok=True)
+            with open(os.path.join(run_dir, "result.json"), "w") as f:
+                json.dump(result, f, indent=1)
+            written += 1
+    return written
 
 
 def run_or_report(task, opts, name, args, seed, row_args=(), position=""):
@@ -995,6 +1046,9 @@ def run_sweep(task, rows, opts):
     seeds = range(1, opts.seeds + 1)
     jobs = [(name, args, seed, row_args_of.get(name, [])) for seed in seeds
             for name, args in rows]
+    if getattr(opts, "read_back_from", None):
+        say(f"--read-back-from: {read_back_from(opts.read_back_from, jobs, opts.work)} "
+            f"finished runs put in {opts.work}")
     positions = [f"{i}/{len(jobs)}" for i in range(1, len(jobs) + 1)]
     with ThreadPoolExecutor(opts.parallel) as pool:
         try:
@@ -1094,6 +1148,12 @@ def main(argv=None):
     protocol.add_argument("--seeds", "--restarts", dest="seeds", type=int, default=3,
                           help="seeds 1..N of every row")
     protocol.add_argument("--parallel", type=int, default=2)
+    protocol.add_argument("--read-back-from", action="append", metavar="PATH",
+                          help="finished runs to read back instead of training them: an "
+                          "earlier sweep's results.json or a folder of its runs' result "
+                          "files (e.g. a committed results/*/runs/); only runs of this sweep's "
+                          "rows and seeds made with the same arguments, the others are trained "
+                          "(repeatable)")
     row_group = parser.add_argument_group("rows")
     row_group.add_argument("--k", type=float, default=None,
                            help="inverse-sigmoid k of the schedule (default 10; cascade: derived "

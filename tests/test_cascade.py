@@ -108,11 +108,14 @@ def test_the_cascade_rows_and_their_schedule_by_update(sweep, make, tmp_path):
     assert list(rows) == ["Baseline CE", "Bengio et al. (2015) greedy",
                           "Bengio et al. (2015) sample", "soft greedy",
                           "soft greedy, bounded credit", "soft greedy, detached",
-                          "straight-through greedy", "soft sample", "straight-through sample"]
+                          "straight-through greedy", "soft sample", "soft sample, bounded credit",
+                          "straight-through sample"]
     for name, args in rows.items():
         if name != "Baseline CE":
             assert "--schedule-unit update" in " ".join(args) and schedule[1] in args
-    assert rows["soft greedy, bounded credit"][-2:] == ["--credit-scale", "0.5"]
+    for bounded in ("soft greedy, bounded credit", "soft sample, bounded credit"):
+        assert rows[bounded][-2:] == ["--credit-scale", "0.5"]
+    assert rows["soft sample, bounded credit"][:2] == ["--rollin", "soft_sample"]
     assert rows["soft greedy, detached"][-2:] == ["--credit-scale", "0"]
     assert rows["straight-through sample"][:2] == ["--rollin", "st_sample"]
     command = " ".join(task.train_command("SAVE", ["--rollin", "soft_greedy"]))
@@ -182,6 +185,34 @@ def test_sweep_cascade_end_to_end_and_read_back(tmp_path):
     assert all(r["curve"][0]["model_fed"] > 0 for r in soft)  # it did feed itself
     again = subprocess.run(command, capture_output=True, text=True, env=env)
     assert again.returncode == 0 and again.stdout.count("finished earlier, read back") == 4
+
+    # the results alone, without the work folder, read back into a new one: from the
+    # sweep's results.json, or from a folder of one file a run (as committed under results/)
+    folder = tmp_path / "committed"
+    folder.mkdir()
+    for run in record["runs"]:
+        (folder / f"{run['name'].replace(' ', '_')}.seed{run['seed']}.json").write_text(
+            json.dumps(run))
+    for source in (work / "results.json", folder):
+        elsewhere = tmp_path / f"from_{source.name}"
+        moved = [str(elsewhere) if arg == str(work) else arg for arg in command]
+        out = subprocess.run([*moved, "--read-back-from", str(source)],
+                             capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert "4 finished runs put in" in out.stdout
+        assert out.stdout.count("finished earlier, read back") == 4
+        assert "epoch 1 dev" not in out.stdout  # nothing trained
+    # a row given another setting: its runs are not read back but trained, the others are
+    other = [str(tmp_path / "other") if arg == str(work) else arg for arg in command]
+    changed = subprocess.run([*other, "--row-args", "soft greedy=--alpha 3",
+                              "--read-back-from", str(folder)],
+                             capture_output=True, text=True, env=env)
+    assert changed.returncode == 0, changed.stdout[-3000:] + changed.stderr[-3000:]
+    assert "2 finished runs put in" in changed.stdout
+    for seed in (1, 2):
+        assert f"not soft greedy seed {seed}, made with args" in changed.stdout
+        assert f"Baseline CE seed {seed}: finished earlier, read back" in changed.stdout
+        assert f"soft greedy seed {seed}: epoch 1 dev" in changed.stdout
 
 
 def test_valid_and_test_can_hold_longer_sequences_than_training(tmp_path, make):
