@@ -413,6 +413,16 @@ def describe(result) -> str:
             f"epochs")
 
 
+def run_dir_of(name: str, seed: int) -> str:
+    """A run's folder under WORK: runs/<row>.seed<N>."""
+    return os.path.join("runs", f"{slug(name)}.seed{seed}")
+
+
+def made_with(result):
+    """The (row arguments, own settings) a finished run was made with."""
+    return result.get("args"), result.get("row_args", [])
+
+
 def one_run(task, opts, name, args, seed=None, row_args=(), position="", restart=None):
     """Trains and scores one (row, seed) in WORK/runs/<row>.seed<seed>, or reads the
     result of a finished one back. ``args``: the row's arguments; ``row_args``: its own
@@ -420,17 +430,17 @@ def one_run(task, opts, name, args, seed=None, row_args=(), position="", restart
     seed = restart if seed is None else seed
     label = f"{name} seed {seed}"
     prefix = f"run {position}: " if position else ""
-    run_dir = os.path.join("runs", f"{slug(name)}.seed{seed}")
+    run_dir = run_dir_of(name, seed)
     save_dir = os.path.join(opts.work, run_dir)
     result_path = os.path.join(save_dir, "result.json")
     args, row_args = list(args), list(row_args)
     if os.path.exists(result_path):
         with open(result_path) as f:
             result = json.load(f)
-        made_with = (result.get("args"), result.get("row_args", []))
-        if made_with != (args, row_args):
+        made = made_with(result)
+        if made != (args, row_args):
             raise ChangedArguments(
-                f"{save_dir} was made with args {made_with[0]} + {made_with[1]}, not "
+                f"{save_dir} was made with args {made[0]} + {made[1]}, not "
                 f"{args} + {row_args}: remove it or use another --work")
         say(f"{prefix}{label}: finished earlier, read back ({describe(result)})")
         return result
@@ -496,12 +506,12 @@ def read_back_from(paths, jobs, work: str):
             key = (result["name"], seed_of(result))
             if key not in wanted:
                 continue
-            made_with = (result.get("args"), result.get("row_args", []))
-            if made_with != wanted[key]:
+            made = made_with(result)
+            if made != wanted[key]:
                 say(f"--read-back-from {path}: not {key[0]} seed {key[1]}, made with args "
-                    f"{made_with[0]} + {made_with[1]}, not {wanted[key][0]} + {wanted[key][1]}")
+                    f"{made[0]} + {made[1]}, not {wanted[key][0]} + {wanted[key][1]}")
                 continue
-            run_dir = os.path.join(work, "runs", f"{slug(key[0])}.seed{key[1]}")
+            run_dir = os.path.join(work, run_dir_of(*key))
             if os.path.exists(os.path.join(run_dir, "result.json")):
                 continue
             os.makedirs(run_dir, exist_ok=True)
