@@ -423,6 +423,23 @@ def made_with(result):
     return result.get("args"), result.get("row_args", [])
 
 
+def finished_result(opts, name, args, seed, row_args=()):
+    """The result of (row, seed) if it finished in WORK, else None; ChangedArguments if it
+    was made with other arguments (never silently reused)."""
+    save_dir = os.path.join(opts.work, run_dir_of(name, seed))
+    result_path = os.path.join(save_dir, "result.json")
+    if not os.path.exists(result_path):
+        return None
+    with open(result_path) as f:
+        result = json.load(f)
+    made = made_with(result)
+    if made != (list(args), list(row_args)):
+        raise ChangedArguments(
+            f"{save_dir} was made with args {made[0]} + {made[1]}, not "
+            f"{list(args)} + {list(row_args)}: remove it or use another --work")
+    return result
+
+
 def one_run(task, opts, name, args, seed=None, row_args=(), position="", restart=None):
     """Trains and scores one (row, seed) in WORK/runs/<row>.seed<seed>, or reads the
     result of a finished one back. ``args``: the row's arguments; ``row_args``: its own
@@ -434,14 +451,8 @@ def one_run(task, opts, name, args, seed=None, row_args=(), position="", restart
     save_dir = os.path.join(opts.work, run_dir)
     result_path = os.path.join(save_dir, "result.json")
     args, row_args = list(args), list(row_args)
-    if os.path.exists(result_path):
-        with open(result_path) as f:
-            result = json.load(f)
-        made = made_with(result)
-        if made != (args, row_args):
-            raise ChangedArguments(
-                f"{save_dir} was made with args {made[0]} + {made[1]}, not "
-                f"{args} + {row_args}: remove it or use another --work")
+    result = finished_result(opts, name, args, seed, row_args)
+    if result is not None:
         say(f"{prefix}{label}: finished earlier, read back ({describe(result)})")
         return result
     if opts.continue_from and not os.path.exists(save_dir):
@@ -658,9 +669,20 @@ def markdown(task, summary, opts):
              "| configuration | dev mean ± sd | test mean ± sd | best seed: dev / test | "
              "dev per seed | test per seed | epochs per seed | s/epoch |",
              "|---|---|---|---|---|---|---|---|"]
+    unfinished = getattr(opts, "unfinished", None) or []
+    if unfinished:
+        seeds_of = {}
+        for name, _, seed in unfinished:
+            seeds_of.setdefault(name, []).append(str(seed))
+        n_jobs = len(unfinished) + sum(s.get("n_seeds", 0) for s in summary)
+        lines[1:1] = ["", f"**Partial** (`--report`): {n_jobs - len(unfinished)} of {n_jobs} "
+                      "runs finished; not yet: " + "; ".join(
+                          f"{name} seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}"
+                          for name, seeds in seeds_of.items()) + "."]
     for s in summary:
         if s.get("failed"):
-            lines.append(f"| {s['name']} | failed | | | | | | |")
+            status = "not finished" if any(u[0] == s["name"] for u in unfinished) else "failed"
+            lines.append(f"| {s['name']} | {status} | | | | | | |")
             continue
         per_seed = s["per_seed"]
         lines.append(
@@ -726,6 +748,8 @@ def write_table(task, rows, results, opts, stem="table", json_name="results.json
         "row_settings": {name: a for name, a in row_args.items() if a},
         "score": getattr(task, "score_label", task.metric_label),
         "summary": summary, "runs": results,
+        "unfinished": [{"name": name, "seed": seed}
+                       for name, _, seed in getattr(opts, "unfinished", None) or []],
     }
     with open(os.path.join(opts.work, json_name), "w") as f:
         json.dump(record, f, indent=1)
@@ -1050,6 +1074,23 @@ def best_grid_point(summary):
     return max(scored, key=lambda s: s["dev_mean"]) if scored else None
 
 
+def finished_results(opts, jobs):
+    """--report: each job's finished result, or None (not finished, or made with other
+    arguments: said so); trains and scores nothing, so it can run beside the sweep that
+    is training the same work folder."""
+    results = []
+    for name, args, seed, row_args in jobs:
+        try:
+            result = finished_result(opts, name, args, seed, row_args)
+        except ChangedArguments as error:
+            say(f"not reported: {error}")
+            result = None
+        if result is None:
+            say(f"{name} seed {seed}: not finished")
+        results.append(result)
+    return results
+
+
 def run_sweep(task, rows, opts):
     """Runs every (row, seed), writes the table(s) and curves; returns the failed jobs."""
     row_args_of = getattr(opts, "row_args_of", {})
@@ -1059,15 +1100,22 @@ def run_sweep(task, rows, opts):
     if getattr(opts, "read_back_from", None):
         say(f"--read-back-from: {read_back_from(opts.read_back_from, jobs, opts.work)} "
             f"finished runs put in {opts.work}")
-    positions = [f"{i}/{len(jobs)}" for i in range(1, len(jobs) + 1)]
-    with ThreadPoolExecutor(opts.parallel) as pool:
-        try:
-            results = list(pool.map(
-                lambda job, pos: run_or_report(task, opts, *job, position=pos), jobs, positions))
-        except BaseException:  # Ctrl-C or SIGTERM: no run left behind (pool.map cancels
-            stop_commands()     # the runs not started; stop_commands refuses a late one)
-            raise
-    failed = [job[:3] for job, result in zip(jobs, results) if result is None]
+    if getattr(opts, "report", False):
+        results = finished_results(opts, jobs)
+        opts.unfinished = [job[:3] for job, result in zip(jobs, results) if result is None]
+        failed = []
+    else:
+        positions = [f"{i}/{len(jobs)}" for i in range(1, len(jobs) + 1)]
+        with ThreadPoolExecutor(opts.parallel) as pool:
+            try:
+                results = list(pool.map(
+                    lambda job, pos: run_or_report(task, opts, *job, position=pos), jobs,
+                    positions))
+            except BaseException:  # Ctrl-C or SIGTERM: no run left behind (pool.map
+                stop_commands()     # cancels the runs not started; stop_commands refuses
+                raise               # a late one)
+        failed = [job[:3] for job, result in zip(jobs, results) if result is None]
+        opts.unfinished = []  # a failed run is a failure, not a run still training
     results = [r for r in results if r is not None]
     if getattr(opts, "grid_mode", False):
         summary = write_table(task, rows, results, opts, stem="grid", json_name="grid.json")
@@ -1213,6 +1261,11 @@ def main(argv=None):
                          help="time of the roll-ins' schedule: updates (default; --final-tf "
                          "is reached after --epochs x the updates an epoch) or epochs, as the "
                          "demo (reached after --epochs - 1 completed epochs)")
+    parser.add_argument("--report", action="store_true",
+                        help="write the table, results.json and curves from the runs that "
+                        "have finished (in --work, or read back with --read-back-from) and "
+                        "train nothing: a partial table, which names the runs not finished, "
+                        "while a sweep of the same --work is still training")
     parser.add_argument("--list", action="store_true",
                         help="print the rows with their arguments and exit (... stands for "
                         "the arguments of every run)")

@@ -371,6 +371,40 @@ def test_a_sweep_runs_every_seed_records_row_args_and_reads_finished_runs_back(
     assert "made with args" in capsys.readouterr().out
 
 
+def test_report_tables_the_finished_runs_names_the_others_and_trains_nothing(
+        sweep, tmp_path, capsys):
+    task = FakeTask(default=([(1, 1.0), (2, 2.0)], 0))
+    rows = [("Baseline CE", ["--rollin", "teacher_forcing"]), ("soft", ["--rollin", "soft_greedy"])]
+    opts = options(tmp_path)
+    assert sweep.run_sweep(task, rows, opts) == []
+    # soft seed 2 still training (no result yet), soft seed 1 gone too: nothing is trained
+    os.remove(tmp_path / "runs" / "soft.seed2" / "result.json")
+    task.default, trained = None, len(task.trained)
+    opts.report = True
+    assert sweep.run_sweep(task, rows, opts) == []
+    assert len(task.trained) == trained and "soft seed 2: not finished" in capsys.readouterr().out
+    table = (tmp_path / "table.md").read_text()
+    assert "**Partial** (`--report`): 3 of 4 runs finished; not yet: soft seed 2." in table
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["unfinished"] == [{"name": "soft", "seed": 2}]
+    assert [s["n_seeds"] for s in record["summary"]] == [2, 1]
+    os.remove(tmp_path / "runs" / "soft.seed1" / "result.json")
+    sweep.run_sweep(task, rows, opts)
+    table = (tmp_path / "table.md").read_text()
+    assert "not yet: soft seeds 1, 2." in table and "| soft | not finished |" in table
+    # a run made with other arguments is not reported as this row's
+    opts.row_args_of = {"Baseline CE": ["--alpha", "3"]}
+    sweep.run_sweep(task, rows, opts)
+    assert "not reported:" in capsys.readouterr().out
+    assert "| Baseline CE | not finished |" in (tmp_path / "table.md").read_text()
+    # a full sweep writes no partial note
+    opts.report, opts.row_args_of = False, {}
+    task.default = ([(1, 1.0), (2, 2.0)], 0)
+    assert sweep.run_sweep(task, rows, opts) == []
+    assert "Partial" not in (tmp_path / "table.md").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["unfinished"] == []
+
+
 def test_row_args_and_row_settings_files(sweep, tmp_path):
     names = ["Baseline CE", "k = 100", "soft greedy"]
     parsed = sweep.parse_row_args(["k = 100=--alpha 3 --eval-bleu-args '{\"beam\": 1}'",
