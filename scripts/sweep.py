@@ -1085,14 +1085,16 @@ def finished_results(opts, jobs):
         except ChangedArguments as error:
             say(f"not reported: {error}")
             result = None
-        if result is None:
-            say(f"{name} seed {seed}: not finished")
+        else:
+            if result is None:
+                say(f"{name} seed {seed}: not finished")
         results.append(result)
     return results
 
 
 def run_sweep(task, rows, opts):
-    """Runs every (row, seed), writes the table(s) and curves; returns the failed jobs."""
+    """Runs every (row, seed) -- with --report, reads the finished ones only --, writes the
+    table(s) and curves; returns the failed jobs."""
     row_args_of = getattr(opts, "row_args_of", {})
     seeds = range(1, opts.seeds + 1)
     jobs = [(name, args, seed, row_args_of.get(name, [])) for seed in seeds

@@ -395,7 +395,8 @@ def test_report_tables_the_finished_runs_names_the_others_and_trains_nothing(
     # a run made with other arguments is not reported as this row's
     opts.row_args_of = {"Baseline CE": ["--alpha", "3"]}
     sweep.run_sweep(task, rows, opts)
-    assert "not reported:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not reported:" in out and "Baseline CE seed 1: not finished" not in out
     assert "| Baseline CE | not finished |" in (tmp_path / "table.md").read_text()
     # a full sweep writes no partial note
     opts.report, opts.row_args_of = False, {}
