@@ -322,7 +322,7 @@ def last_value(args, option: str, default=None):
 def earlier_result(earlier_dir: str):
     """The result.json of a finished run of an earlier sweep, or None, with the
     ``--patience`` it trained with (0: none) as ``patience``."""
-    path = os.path.join(earlier_dir, "result.json")
+    path = result_path_of(earlier_dir)
     if not os.path.exists(path):
         return None
     with open(path) as f:
@@ -423,14 +423,19 @@ def made_with(result):
     return result.get("args"), result.get("row_args", [])
 
 
+def result_path_of(save_dir: str) -> str:
+    """Where a run's scores are written once it is trained and scored: its being there
+    is what makes the run finished."""
+    return os.path.join(save_dir, "result.json")
+
+
 def finished_result(opts, name, args, seed, row_args=()):
     """The result of (row, seed) if it finished in WORK, else None; ChangedArguments if it
     was made with other arguments (never silently reused)."""
     save_dir = os.path.join(opts.work, run_dir_of(name, seed))
-    result_path = os.path.join(save_dir, "result.json")
-    if not os.path.exists(result_path):
+    if not os.path.exists(result_path_of(save_dir)):
         return None
-    with open(result_path) as f:
+    with open(result_path_of(save_dir)) as f:
         result = json.load(f)
     made = made_with(result)
     if made != (list(args), list(row_args)):
@@ -449,7 +454,6 @@ def one_run(task, opts, name, args, seed=None, row_args=(), position="", restart
     prefix = f"run {position}: " if position else ""
     run_dir = run_dir_of(name, seed)
     save_dir = os.path.join(opts.work, run_dir)
-    result_path = os.path.join(save_dir, "result.json")
     args, row_args = list(args), list(row_args)
     result = finished_result(opts, name, args, seed, row_args)
     if result is not None:
@@ -478,7 +482,7 @@ def one_run(task, opts, name, args, seed=None, row_args=(), position="", restart
               "train_args": train_args, "epochs": curve[-1]["epoch"] if curve else 0,
               "best_epoch": best_epoch(curve), "stopped_early": stopped_early, "curve": curve,
               **task.evaluate(save_dir)}
-    with open(result_path, "w") as f:
+    with open(result_path_of(save_dir), "w") as f:
         json.dump(result, f, indent=1)
     say(f"{prefix}{label}: done ({describe(result)}"
         f"{', stopped early' if stopped_early else ''})")
@@ -523,10 +527,10 @@ def read_back_from(paths, jobs, work: str):
                     f"{made[0]} + {made[1]}, not {wanted[key][0]} + {wanted[key][1]}")
                 continue
             run_dir = os.path.join(work, run_dir_of(*key))
-            if os.path.exists(os.path.join(run_dir, "result.json")):
+            if os.path.exists(result_path_of(run_dir)):
                 continue
             os.makedirs(run_dir, exist_ok=True)
-            with open(os.path.join(run_dir, "result.json"), "w") as f:
+            with open(result_path_of(run_dir), "w") as f:
                 json.dump(result, f, indent=1)
             written += 1
     return written
@@ -658,8 +662,10 @@ def stat_cells(stats, names):
                       for k in names) + " |"
 
 
-def markdown(task, summary, opts):
-    """The tables of table.md: scores over seeds, paired differences, extra metrics."""
+def markdown(task, summary, opts, unfinished=()):
+    """The tables of table.md: scores over seeds, paired differences, extra metrics.
+    ``unfinished``: the (row, args, seed) jobs --report found still training, named in a
+    "Partial" line; a row with no finished run then reads "not finished", not "failed"."""
     score = getattr(task, "score_label", task.metric_label)
     patience = getattr(opts, "patience", 0)
     lines = [f"Dev and test {score}: mean ± sd over seeds (sample sd), and the seed with the "
@@ -669,7 +675,6 @@ def markdown(task, summary, opts):
              "| configuration | dev mean ± sd | test mean ± sd | best seed: dev / test | "
              "dev per seed | test per seed | epochs per seed | s/epoch |",
              "|---|---|---|---|---|---|---|---|"]
-    unfinished = getattr(opts, "unfinished", None) or []
     if unfinished:
         seeds_of = {}
         for name, _, seed in unfinished:
@@ -727,11 +732,13 @@ def markdown(task, summary, opts):
     return "\n".join(lines) + "\n"
 
 
-def write_table(task, rows, results, opts, stem="table", json_name="results.json"):
-    """WORK/<stem>.md and WORK/<json_name>: the summary and every run."""
+def write_table(task, rows, results, opts, stem="table", json_name="results.json",
+                unfinished=()):
+    """WORK/<stem>.md and WORK/<json_name>: the summary and every run (and, from --report,
+    the ``unfinished`` jobs, see ``markdown``)."""
     references = REFERENCE_ROWS + tuple(getattr(opts, "pair_with", None) or ())
     summary = summarize(rows, results, references)
-    text = markdown(task, summary, opts)
+    text = markdown(task, summary, opts, unfinished)
     with open(os.path.join(opts.work, f"{stem}.md"), "w") as f:
         f.write(text)
     row_args = getattr(opts, "row_args_of", {})
@@ -748,8 +755,7 @@ def write_table(task, rows, results, opts, stem="table", json_name="results.json
         "row_settings": {name: a for name, a in row_args.items() if a},
         "score": getattr(task, "score_label", task.metric_label),
         "summary": summary, "runs": results,
-        "unfinished": [{"name": name, "seed": seed}
-                       for name, _, seed in getattr(opts, "unfinished", None) or []],
+        "unfinished": [{"name": name, "seed": seed} for name, _, seed in unfinished],
     }
     with open(os.path.join(opts.work, json_name), "w") as f:
         json.dump(record, f, indent=1)
@@ -796,7 +802,8 @@ def plot_curves(task, rows, results, opts, name="curves.png"):
         ax.set_ylabel(label.format(label=task.metric_label))
         if key in ("alpha", "lr") and positive[key]:
             ax.set_yscale("log")
-    axes[0].legend(fontsize=7)  # colours are the rows' in every panel
+    if axes[0].get_legend_handles_labels()[0]:  # none before the first run finishes
+        axes[0].legend(fontsize=7)  # colours are the rows' in every panel
     fig.suptitle(f"{opts.table}: best seed of each configuration (CPU-scale)")
     fig.tight_layout()
     fig.savefig(os.path.join(opts.work, name), dpi=100)
@@ -920,7 +927,8 @@ class CascadeTask:
         self.sizes = {"train": opts.cascade_train, "valid": opts.cascade_valid,
                       "test": opts.cascade_test, "min_len": opts.cascade_min_len,
                       "max_len": opts.cascade_max_len, "seed": opts.cascade_data_seed}
-        if getattr(opts, "cascade_eval_max_len", None):  # kept out otherwise: data made before it still matches
+        # kept out otherwise: data made before the option still matches
+        if getattr(opts, "cascade_eval_max_len", None):
             self.sizes["eval_max_len"] = opts.cascade_eval_max_len
 
     def prepare(self):
@@ -1104,7 +1112,7 @@ def run_sweep(task, rows, opts):
             f"finished runs put in {opts.work}")
     if getattr(opts, "report", False):
         results = finished_results(opts, jobs)
-        opts.unfinished = [job[:3] for job, result in zip(jobs, results) if result is None]
+        unfinished = [job[:3] for job, result in zip(jobs, results) if result is None]
         failed = []
     else:
         positions = [f"{i}/{len(jobs)}" for i in range(1, len(jobs) + 1)]
@@ -1117,10 +1125,11 @@ def run_sweep(task, rows, opts):
                 stop_commands()     # cancels the runs not started; stop_commands refuses
                 raise               # a late one)
         failed = [job[:3] for job, result in zip(jobs, results) if result is None]
-        opts.unfinished = []  # a failed run is a failure, not a run still training
+        unfinished = []  # a failed run is a failure, not a run still training
     results = [r for r in results if r is not None]
     if getattr(opts, "grid_mode", False):
-        summary = write_table(task, rows, results, opts, stem="grid", json_name="grid.json")
+        summary = write_table(task, rows, results, opts, stem="grid", json_name="grid.json",
+                              unfinished=unfinished)
         best = best_grid_point(summary)
         if best:
             base = opts.grid_row
@@ -1130,7 +1139,7 @@ def run_sweep(task, rows, opts):
                 f"{os.path.join(opts.work, 'grid_best.json')} (a --row-settings file)")
         plot_curves(task, rows, results, opts, name="grid_curves.png")
     else:
-        write_table(task, rows, results, opts)
+        write_table(task, rows, results, opts, unfinished=unfinished)
         plot_curves(task, rows, results, opts)
     return failed
 
