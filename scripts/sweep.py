@@ -665,7 +665,10 @@ def stat_cells(stats, names):
 def markdown(task, summary, opts, unfinished=()):
     """The tables of table.md: scores over seeds, paired differences, extra metrics.
     ``unfinished``: the (row, args, seed) jobs --report found still training, named in a
-    "Partial" line; a row with no finished run then reads "not finished", not "failed"."""
+    "Partial" line; a row with no finished run then reads "not finished", not "failed",
+    and a pair with a row still training gets no verdict yet: the seeds it has so far are
+    not the seeds the sweep will compare (two seeds that happen to agree would read as a
+    gain)."""
     score = getattr(task, "score_label", task.metric_label)
     patience = getattr(opts, "patience", 0)
     lines = [f"Dev and test {score}: mean ± sd over seeds (sample sd), and the seed with the "
@@ -684,9 +687,10 @@ def markdown(task, summary, opts, unfinished=()):
                       "runs finished; not yet: " + "; ".join(
                           f"{name} seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}"
                           for name, seeds in seeds_of.items()) + "."]
+    training = {name for name, _, _ in unfinished}
     for s in summary:
         if s.get("failed"):
-            status = "not finished" if any(u[0] == s["name"] for u in unfinished) else "failed"
+            status = "not finished" if s["name"] in training else "failed"
             lines.append(f"| {s['name']} | {status} | | | | | | |")
             continue
         per_seed = s["per_seed"]
@@ -705,6 +709,7 @@ def markdown(task, summary, opts, unfinished=()):
                   "|---|---|---|---|---|---|"]
         for name, ref, p in paired:
             verdict = ("n < 2" if p["n"] < 2 else
+                       "not yet (still training)" if {name, ref} & training else
                        "gain" if p["gain"] else "loss" if p["loss"] else "")
             lines.append(f"| {name} | {ref} | {p['n']} | {pm(p['dev']['mean'], p['dev']['sd'])} "
                          f"| {pm(p['test']['mean'], p['test']['sd'])} | {verdict} |")
@@ -726,7 +731,8 @@ def markdown(task, summary, opts, unfinished=()):
                   + " | higher on dev and test | lower on dev and test |",
                   "|---|---|" + "---|" * (len(metric_names) + 2)]
         for name, ref, p in paired_metrics:
-            verdicts = " | ".join(", ".join(p.get(key, [])) for key in ("higher", "lower"))
+            verdicts = " | ".join("not yet" if {name, ref} & training else
+                                  ", ".join(p.get(key, [])) for key in ("higher", "lower"))
             lines.append(f"| {name} | {ref} | " + stat_cells(p["metrics"], metric_names)
                          + f" {verdicts} |")
     return "\n".join(lines) + "\n"

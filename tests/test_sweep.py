@@ -335,6 +335,18 @@ def test_tables_say_mean_sd_best_seed_and_verdicts(sweep, tmp_path):
     for key in ("table", "epochs", "restarts", "extra_args", "summary", "runs"):
         assert key in record
     assert {"name", "dev", "test", "best_restart", "s_per_epoch"} <= set(record["summary"][0])
+    # --report with soft seed 3 still training: seeds 1-2 agree (+1.0, +1.5 dev; +0.5, +0.6
+    # test), but the sweep compares three: no verdict yet for soft, none withheld elsewhere
+    partial = [{**r, "metrics": {"dev_x": r["dev"], "test_x": r["test"]}} for r in results
+               if (r["name"], r["seed"]) != ("soft", 3)]
+    sweep.write_table(FakeTask(), [(n, [n]) for n in names], partial, opts,
+                      unfinished=[("soft", ["soft"], 3)])
+    text = (tmp_path / "table.md").read_text()
+    assert ("| soft | Baseline CE | 2 | 1.25 ± 0.35 | 0.55 ± 0.07 | not yet (still training) |"
+            in text)
+    assert "| soft | Baseline CE | 1.25 ± 0.35 | 0.55 ± 0.07 | not yet | not yet |" in text
+    assert "| noisy | Baseline CE | 3 | 2.50 ± 0.50 | 0.17 ± 3.01 |  |" in text
+    assert "| noisy | Baseline CE | 2.50 ± 0.50 | 0.17 ± 3.01 |  |  |" in text
 
 
 def test_a_sweep_runs_every_seed_records_row_args_and_reads_finished_runs_back(
